@@ -1,0 +1,98 @@
+"""A trained model with its vocabulary: the Python entry point (`textvae.load`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from textvae.data.batching import Batch, collate
+from textvae.data.corpus import EncodedCorpus, encode_corpus
+from textvae.data.vocab import Vocabulary
+from textvae.errors import RunDirError
+from textvae.generation import Temperature, decode
+from textvae.models.vae import SentenceVAE
+from textvae.serialization import load_weights
+from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
+
+Sentences = Sequence[str] | Sequence[Sequence[str]]
+
+
+class TextVAE:
+    """A `SentenceVAE` bundled with its vocabulary, taking sentences as text.
+
+    Sentences are strings (split on whitespace) or lists of tokens; `<eos>` is added.
+    """
+
+    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None):
+        self.model = model.eval()
+        self.vocab = vocab
+        self.config = config
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model.config.latent_dim
+
+    def corpus(self, sentences: Sentences) -> EncodedCorpus:
+        if isinstance(sentences, str):
+            raise TypeError("expected a list of sentences, got one string")
+        tokenized = [s.split() if isinstance(s, str) else list(s) for s in sentences]
+        return encode_corpus(tokenized, self.vocab)
+
+    def batch(self, sentences: Sentences) -> Batch:
+        """Sentences as one padded batch on the model's device, in the order given."""
+        return collate(self.corpus(sentences), np.arange(len(sentences)), self.vocab.pad_id).to(self.device)
+
+    @torch.no_grad()
+    def encode(self, sentences: Sentences) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance of q(z|x), each (n, latent)."""
+        batch = self.batch(sentences)
+        return self.model.encode(batch.tokens, batch.lengths)
+
+    @torch.no_grad()
+    def log_prob(self, sentences: Sentences, z: Tensor) -> Tensor:
+        """log p(x|z) in nats for each sentence (`<eos>` included), z of shape (n, latent)."""
+        batch = self.batch(sentences)
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.shape != (len(sentences), self.latent_dim):
+            raise ValueError(f"z must have shape ({len(sentences)}, {self.latent_dim}), got {tuple(z.shape)}")
+        return -self.model.distortion(batch.tokens, batch.lengths, z)
+
+    def decode(
+        self, z: Tensor, max_length: int = 30, sample: bool = False, temperature: float = 1.0, seed: int | None = None
+    ) -> list[str]:
+        """Sentences decoded from each row of z: greedy, or sampled at `temperature`."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+        processors = [Temperature(temperature)] if temperature != 1.0 else []
+        ids = decode(self.model, z, max_length, sample, processors, generator)
+        return [" ".join(self.vocab.decode(s)) for s in ids]
+
+    def sample(self, n: int, max_length: int = 30, sample: bool = True, temperature: float = 1.0,
+               seed: int | None = None) -> list[str]:
+        """n sentences decoded from z ~ N(0, I)."""
+        generator = torch.Generator(device=self.device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        return self.decode(z, max_length, sample, temperature, seed=None if seed is None else seed + 1)
+
+
+def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> TextVAE:
+    """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`."""
+    run_dir = Path(run_dir)
+    config = RunConfig.load(run_dir)
+    file = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}[weights]
+    if not (run_dir / file).exists():
+        raise RunDirError(f"{run_dir}: no {file} (has training evaluated at least once?)")
+    vocab = Vocabulary.load(run_dir / VOCAB_FILE)
+    model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
+    load_weights(model, run_dir / file)
+    return TextVAE(model.to(resolve_device(device)), vocab, config)

@@ -1,0 +1,177 @@
+"""The `textvae` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from textvae.errors import TextVAEError
+
+app = typer.Typer(
+    help="Sentence VAEs with an explicitly controlled KL term (beta-C VAE, Prokhorov et al. 2019).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+log = logging.getLogger("textvae")
+
+
+class Preset(str, Enum):
+    paper = "paper"
+    small = "small"
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+@app.callback()
+def _configure(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+
+
+@app.command()
+def train(
+    out: Annotated[Path, typer.Option(help="Run directory to create (or resume with --resume).")],
+    train_file: Annotated[Optional[Path], typer.Option("--train", help="Training corpus, one sentence a line.")] = None,
+    valid_file: Annotated[Optional[Path], typer.Option("--valid", help="Validation corpus.")] = None,
+    model: Annotated[str, typer.Option(help="lstm-lstm, gru-gru or lstm-cnn (ENCODER-DECODER).")] = "lstm-lstm",
+    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = 15.0,
+    beta: Annotated[float, typer.Option(help="Weight of |KL - C|.")] = 1.0,
+    objective: Annotated[str, typer.Option(help="beta-c or elbo.")] = "beta-c",
+    anneal_steps: Annotated[Optional[int], typer.Option(help="Steps for the target to rise from 0 to C.")] = None,
+    anneal_epochs: Annotated[float, typer.Option(help="Same, in epochs (used without --anneal-steps).")] = 2.0,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train (10 without --max-steps).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to train.")] = None,
+    batch_size: Annotated[int, typer.Option()] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.00075,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[Precision, typer.Option(help="bf16 runs the model under autocast.")] = Precision.fp32,
+    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file; default: built from --train.")] = None,
+    min_count: Annotated[int, typer.Option(help="Keep words seen this often in --train.")] = 1,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Largest vocabulary, special entries included.")] = None,
+    max_length: Annotated[Optional[int], typer.Option(help="Cut sentences to this many words.")] = None,
+    preset: Annotated[Preset, typer.Option(help="Model sizes: paper (256/512/64) or small (128/256/32).")] = Preset.paper,
+    embedding_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
+    hidden_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
+    latent_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations; default: each epoch.")] = None,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved configs.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a sentence VAE with the beta-C objective."""
+    from textvae.models.config import PRESETS, ModelConfig
+    from textvae.training import DataConfig, TrainConfig
+    from textvae.training import train as run_training
+
+    if resume:
+        result = run_training(out, resume=True, progress=progress)
+    else:
+        if train_file is None or valid_file is None:
+            raise typer.BadParameter("--train and --valid are needed (unless --resume)")
+        sizes = dict(PRESETS[preset.value])
+        for name, value in (("embedding_dim", embedding_dim), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)):
+            if value is not None:
+                sizes[name] = value
+        data = DataConfig(str(train_file), str(valid_file), None if vocab is None else str(vocab),
+                          min_count, max_vocab, max_length)
+        training = TrainConfig(
+            objective=objective, kl_target=kl_target, beta=beta, anneal_steps=anneal_steps,
+            anneal_epochs=anneal_epochs, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
+            seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every, device=device,
+            precision=precision.value,
+        )
+        result = run_training(out, data, ModelConfig(model=model, **sizes), training, progress=progress)
+    v = result.valid
+    typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
+               f"PPL {v.ppl_elbo:.2f}")
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
+    data: Annotated[Path, typer.Option(help="Corpus to evaluate, one sentence a line.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
+    batch_size: Annotated[int, typer.Option()] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the z samples.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
+) -> None:
+    """Distortion, rate, ELBO and perplexity of a trained model on a corpus."""
+    from textvae.api import load
+    from textvae.data.corpus import load_corpus
+    from textvae.evaluation import evaluate_corpus
+
+    if weights not in ("best", "last"):
+        raise typer.BadParameter("--weights must be best or last")
+    vae = load(run_dir, device=device, weights=weights)
+    corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None)
+    metrics = evaluate_corpus(vae.model, corpus, batch_size, seed)
+    if as_json:
+        typer.echo(json.dumps(metrics.to_dict()))
+        return
+    rows = [("distortion (nats/sentence)", f"{metrics.distortion:.3f}"), ("rate (nats/sentence)", f"{metrics.rate:.3f}"),
+            ("elbo (nats/sentence)", f"{metrics.elbo:.3f}"), ("ppl_elbo (per token)", f"{metrics.ppl_elbo:.2f}"),
+            ("sentences", str(metrics.sentences)), ("tokens (with <eos>)", str(metrics.tokens))]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        typer.echo(f"{key:<{width}}  {value:>10}")
+
+
+@app.command()
+def corpus(
+    out: Annotated[Path, typer.Argument(help="Directory for train/valid/test .txt and .factors.jsonl.")],
+    sentences: Annotated[int, typer.Option("--sentences", "-n", help="Sentences in all splits.")] = 20_000,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Write the built-in generated corpus (with the factors behind every sentence)."""
+    from textvae.data.synthetic import write_corpus
+
+    splits = write_corpus(out, n_sentences=sentences, seed=seed)
+    for name, path in asdict(splits).items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the corpus and the run go.")] = Path("textvae-demo"),
+    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = 10.0,
+    model: Annotated[str, typer.Option(help="lstm-lstm, gru-gru or lstm-cnn.")] = "lstm-lstm",
+    max_steps: Annotated[int, typer.Option(help="Training steps (the default takes about 2 minutes on 2 cores).")] = 0,
+    seed: Annotated[int, typer.Option()] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Generate the built-in corpus, train a small model on it, evaluate it and show samples."""
+    from textvae.experiments.demo import DEFAULT_STEPS, run_demo
+
+    report = run_demo(out, kl_target=kl_target, model=model, max_steps=max_steps or DEFAULT_STEPS, seed=seed,
+                      progress=progress)
+    typer.echo(report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv)
+    except TextVAEError as err:
+        typer.echo(f"textvae: error: {err}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("textvae: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Decoders: map decoder inputs [embedding(previous token); z] to features, one per step.
+
+Every decoder has the same interface, `forward(inputs, state) -> (features, state)`, so a
+sequence can be processed whole (teacher forcing) or a step at a time (generation), carrying
+`state` between calls. The projection to the vocabulary lives in the VAE.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNDecoder(nn.Module):
+    """LSTM or GRU decoder; the state is the recurrent state."""
+
+    def __init__(self, kind: str, input_dim: int, hidden_dim: int):
+        super().__init__()
+        self.rnn = _RNN[kind](input_dim, hidden_dim, batch_first=True)
+        self.output_dim = hidden_dim
+
+    def forward(self, inputs: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        return self.rnn(inputs, state)
+
+    @staticmethod
+    def reorder_state(state: Any, index: Tensor) -> Any:
+        """Keep (and reorder) the batch rows `index` of a state."""
+        if isinstance(state, tuple):  # LSTM: (h, c), each (layers, batch, hidden)
+            return tuple(s.index_select(1, index) for s in state)
+        return state.index_select(1, index)
+
+
+class CausalConv1d(nn.Module):
+    """1-d convolution over time that only looks at the current and earlier steps."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_width: int):
+        super().__init__()
+        self.left_padding = kernel_width - 1
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_width)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (batch, channels, time)
+        return self.conv(F.pad(x, (self.left_padding, 0)))
+
+
+class GatedBranch(nn.Sequential):
+    """1x1 conv down -> causal conv -> 1x1 conv up, dropout after each conv."""
+
+    def __init__(self, channels: int, inner_channels: int, kernel_width: int, dropout: float):
+        super().__init__(
+            nn.Conv1d(channels, inner_channels, 1), nn.Dropout(dropout),
+            CausalConv1d(inner_channels, inner_channels, kernel_width), nn.Dropout(dropout),
+            nn.Conv1d(inner_channels, channels, 1), nn.Dropout(dropout),
+        )
+
+
+class GatedResidualBlock(nn.Module):
+    """out = A(x) * sigmoid(B(x)) + x."""
+
+    def __init__(self, channels: int, inner_channels: int, kernel_width: int, dropout: float):
+        super().__init__()
+        self.value = GatedBranch(channels, inner_channels, kernel_width, dropout)
+        self.gate = GatedBranch(channels, inner_channels, kernel_width, dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.value(x) * torch.sigmoid(self.gate(x)) + x
+
+
+class ConvDecoder(nn.Module):
+    """The paper's gated causal CNN decoder ("LSTM-CNN" / "LSTM-CONV").
+
+    The state is the window of past inputs the next output depends on (its receptive field).
+    """
+
+    def __init__(
+        self, input_dim: int, hidden_dim: int, inner_channels: int, kernel_width: int, blocks: int, dropout: float
+    ):
+        super().__init__()
+        self.input_proj = nn.Conv1d(input_dim, hidden_dim, 1)
+        self.blocks = nn.Sequential(
+            *(GatedResidualBlock(hidden_dim, inner_channels, kernel_width, dropout) for _ in range(blocks))
+        )
+        self.output_dim = hidden_dim
+        self.receptive_field = 1 + blocks * (kernel_width - 1)
+
+    def forward(self, inputs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if state is not None:
+            inputs = torch.cat([state, inputs], dim=1)
+        new_steps = inputs.size(1) - (0 if state is None else state.size(1))
+        x = self.input_proj(inputs.transpose(1, 2))
+        features = self.blocks(x).transpose(1, 2)[:, -new_steps:]
+        return features, inputs[:, -(self.receptive_field - 1):] if self.receptive_field > 1 else inputs[:, :0]
+
+    @staticmethod
+    def reorder_state(state: Tensor, index: Tensor) -> Tensor:
+        return state.index_select(0, index)

@@ -1,0 +1,24 @@
+"""Encoders: a recurrent network over the sentence, summarised by its state at the last token."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+_RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+
+class RNNEncoder(nn.Module):
+    """Unidirectional LSTM or GRU; returns the output at each sentence's last real token."""
+
+    def __init__(self, kind: str, input_dim: int, hidden_dim: int):
+        super().__init__()
+        self.rnn = _RNN[kind](input_dim, hidden_dim, batch_first=True)
+        self.output_dim = hidden_dim
+
+    def forward(self, embedded: Tensor, lengths: Tensor) -> Tensor:
+        # A dense pass over the padded batch: being unidirectional, the output at a real token
+        # never sees the padding after it, and dense calls use the fused kernel (packing does not).
+        outputs, _ = self.rnn(embedded)
+        last = (lengths - 1).to(outputs.device)
+        return outputs[torch.arange(outputs.size(0), device=outputs.device), last]

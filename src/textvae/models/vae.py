@@ -1,0 +1,97 @@
+"""The sentence VAE: shared embedding, encoder -> q(z|x) = N(mu, diag(exp(logvar))), decoder p(x|z)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from textvae.models.config import ModelConfig
+from textvae.models.decoders import ConvDecoder, RNNDecoder
+from textvae.models.encoders import RNNEncoder
+
+
+@dataclass
+class VAEOutput:
+    """Per-sentence terms of one pass; the objective turns them into a loss."""
+
+    distortion: Tensor  # (batch,) -log p(x|z) in nats, summed over tokens
+    kl: Tensor  # (batch, latent) analytic KL(q(z|x) || N(0, I)) per dimension
+    mu: Tensor
+    logvar: Tensor
+    z: Tensor
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) for each dimension."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def build_decoder(config: ModelConfig) -> nn.Module:
+    input_dim = config.embedding_dim + config.latent_dim
+    if config.decoder_kind == "cnn":
+        return ConvDecoder(
+            input_dim, config.hidden_dim, config.conv_channels, config.kernel_width, config.conv_blocks, config.dropout
+        )
+    return RNNDecoder(config.decoder_kind, input_dim, config.hidden_dim)
+
+
+class SentenceVAE(nn.Module):
+    """Token ids in every method are (batch, time) with `<pad>`=0 after each sentence's `<eos>`;
+    `lengths` counts real tokens, `<eos>` included. `<eos>` is also the decoder's start symbol."""
+
+    def __init__(self, config: ModelConfig, eos_id: int, pad_id: int = 0):
+        super().__init__()
+        if config.vocab_size < 3:
+            raise ValueError("config.vocab_size must be set (at least the three special entries)")
+        self.config = config
+        self.eos_id = eos_id
+        self.pad_id = pad_id
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
+        self.encoder = RNNEncoder(config.encoder_kind, config.embedding_dim, config.hidden_dim)
+        self.to_mu = nn.Linear(config.hidden_dim, config.latent_dim)
+        self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim)
+        self.decoder = build_decoder(config)
+        self.to_vocab = nn.Linear(self.decoder.output_dim, config.vocab_size)
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
+
+    def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Posterior mean and log-variance, each (batch, latent)."""
+        summary = self.encoder(self.embedding(tokens), lengths)
+        return self.to_mu(summary), self.to_logvar(summary)
+
+    @staticmethod
+    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decoder_inputs(self, previous_tokens: Tensor, z: Tensor) -> Tensor:
+        """[embedding(previous token); z] for every step."""
+        embedded = self.embedding(previous_tokens)
+        return torch.cat([embedded, z.unsqueeze(1).expand(-1, embedded.size(1), -1)], dim=-1)
+
+    def distortion(self, tokens: Tensor, lengths: Tensor, z: Tensor) -> Tensor:
+        """-log p(x|z) per sentence, in nats (teacher forcing, padding excluded)."""
+        start = torch.full_like(tokens[:, :1], self.eos_id)
+        previous = torch.cat([start, tokens[:, :-1]], dim=1)
+        features, _ = self.decoder(self.decoder_inputs(previous, z))
+        batch, time = tokens.shape
+        if int(lengths.min()) == time:  # no padding: skip the masking copy
+            nll = F.cross_entropy(self.to_vocab(features.reshape(batch * time, -1)), tokens.reshape(-1), reduction="none")
+            return nll.view(batch, time).sum(dim=1)
+        # Project to the vocabulary (the largest matmul per token) on real tokens only.
+        mask = torch.arange(time, device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)
+        nll = F.cross_entropy(self.to_vocab(features[mask]), tokens[mask], reduction="none")
+        rows = torch.arange(batch, device=tokens.device).unsqueeze(1).expand(batch, time)[mask]
+        return torch.zeros(batch, device=tokens.device, dtype=nll.dtype).index_add_(0, rows, nll)
+
+    def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+        """One z sample per sentence: the terms of the ELBO."""
+        mu, logvar = self.encode(tokens, lengths)
+        z = self.reparameterize(mu, logvar, generator)
+        return VAEOutput(self.distortion(tokens, lengths, z), gaussian_kl(mu, logvar), mu, logvar, z)

@@ -1,0 +1,358 @@
+"""Training a sentence VAE: configs, the resumable loop, and what a run directory holds.
+
+A run directory holds
+  config.json        model, training and data configs (enough to rebuild the model)
+  vocab.txt          one word a line, id = line number - 1
+  model.safetensors  weights with the best validation loss
+  last.safetensors   weights after the last step
+  metrics.jsonl      one JSON object per evaluation (validation) and per training window
+  checkpoint.safetensors  everything needed to resume: written atomically
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from textvae import __version__
+from textvae.data.batching import Batch, collate, length_grouped_batches, padding_fraction
+from textvae.data.corpus import EncodedCorpus, load_corpus, read_sentences
+from textvae.data.vocab import Vocabulary
+from textvae.errors import ConfigError, RunDirError
+from textvae.evaluation import CorpusMetrics, evaluate_corpus
+from textvae.models.config import ModelConfig
+from textvae.models.vae import SentenceVAE
+from textvae.objectives import Objective, build_objective
+from textvae.serialization import (
+    load_checkpoint, optimizer_state_from_checkpoint, read_json, save_checkpoint, save_weights, write_json,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE, VOCAB_FILE, BEST_WEIGHTS, LAST_WEIGHTS = "config.json", "vocab.txt", "model.safetensors", "last.safetensors"
+METRICS_FILE, CHECKPOINT_FILE = "metrics.jsonl", "checkpoint.safetensors"
+DEFAULT_EPOCHS = 10
+
+
+@dataclass
+class DataConfig:
+    train: str
+    valid: str
+    vocab: str | None = None  # a vocabulary file; None builds one from the training split
+    min_count: int = 1
+    max_vocab: int | None = None
+    max_length: int | None = None  # words kept per sentence (before `<eos>`)
+
+
+@dataclass
+class TrainConfig:
+    objective: str = "beta-c"
+    kl_target: float = 15.0  # C
+    beta: float = 1.0
+    anneal_steps: int | None = None  # steps for the target to reach C; None: anneal_epochs
+    anneal_epochs: float = 2.0
+    epochs: int | None = None  # None and no max_steps: DEFAULT_EPOCHS
+    max_steps: int | None = None
+    batch_size: int = 128
+    lr: float = 0.00075
+    seed: int = 0
+    eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
+    checkpoint_every: int = 100  # steps between resumable checkpoints (and at each evaluation)
+    eval_batch_size: int = 256
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_steps", "anneal_steps", "eval_every"):
+            value = getattr(self, name)
+            if value is not None and value < (0 if name == "anneal_steps" else 1):
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if self.batch_size < 1 or self.checkpoint_every < 1 or self.lr <= 0:
+            raise ConfigError("batch_size, checkpoint_every and lr must be positive")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        build_objective(self.objective, self.kl_target, self.beta, 0)  # validates the name
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        limits = [self.epochs * steps_per_epoch] if self.epochs else []
+        if self.max_steps:
+            limits.append(self.max_steps)
+        return min(limits) if limits else DEFAULT_EPOCHS * steps_per_epoch
+
+    def annealing_steps(self, steps_per_epoch: int) -> int:
+        if self.anneal_steps is not None:
+            return self.anneal_steps
+        return round(self.anneal_epochs * steps_per_epoch)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig
+    training: TrainConfig
+    data: DataConfig
+    version: str = field(default=__version__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"textvae_version": self.version, "model": asdict(self.model), "training": asdict(self.training),
+                "data": asdict(self.data)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        return cls(ModelConfig.from_dict(d["model"]), _from_dict(TrainConfig, d["training"]),
+                   _from_dict(DataConfig, d["data"]), d.get("textvae_version", "unknown"))
+
+    def save(self, run_dir: Path) -> None:
+        write_json(run_dir / CONFIG_FILE, self.to_dict())
+
+    @classmethod
+    def load(cls, run_dir: Path | str) -> "RunConfig":
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.exists():
+            raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
+        return cls.from_dict(read_json(path))
+
+
+def _from_dict(cls: type, d: dict[str, Any]) -> Any:
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    return cls(**d)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but PyTorch sees no CUDA device")
+    return device
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    valid: CorpusMetrics  # after the last step
+    best_valid_loss: float
+
+
+class Trainer:
+    """The training loop for one run directory. State that resuming needs lives in attributes
+    that `state_dict` / `load_state_dict` save and restore."""
+
+    def __init__(
+        self, run_dir: Path, config: RunConfig, model: SentenceVAE, vocab: Vocabulary,
+        train_corpus: EncodedCorpus, valid_corpus: EncodedCorpus, progress: bool = True,
+    ):
+        self.run_dir, self.config, self.model, self.vocab = run_dir, config, model, vocab
+        self.train_corpus, self.valid_corpus = train_corpus, valid_corpus
+        self.progress = progress
+        tc = config.training
+        self.device = model.device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+        self.steps_per_epoch = math.ceil(len(train_corpus) / tc.batch_size)
+        self.total_steps = tc.total_steps(self.steps_per_epoch)
+        self.objective: Objective = build_objective(
+            tc.objective, tc.kl_target, tc.beta, tc.annealing_steps(self.steps_per_epoch)
+        )
+        self.step = 0
+        self.epoch = 0
+        self.epoch_batches: list[np.ndarray] = self.batches_for_epoch(0)
+        self.batch_in_epoch = 0
+        self.best_valid_loss = math.inf
+        self.window = {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
+        self.finished = False
+
+    # -- data order -------------------------------------------------------------------------
+    def batches_for_epoch(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([self.config.training.seed, epoch])
+        return length_grouped_batches(self.train_corpus.lengths, self.config.training.batch_size, rng)
+
+    def next_batch(self) -> Batch:
+        if self.batch_in_epoch == len(self.epoch_batches):
+            self.epoch += 1
+            self.epoch_batches = self.batches_for_epoch(self.epoch)
+            self.batch_in_epoch = 0
+        indices = self.epoch_batches[self.batch_in_epoch]
+        self.batch_in_epoch += 1
+        return collate(self.train_corpus, indices, self.vocab.pad_id).to(self.device)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        tc = self.config.training
+        lengths = self.train_corpus.lengths
+        log.info(
+            "training %s on %d sentences: %d steps (%d per epoch), target C=%g reached after %d steps, "
+            "padding %.1f%% of batch tokens", self.config.model.model, len(self.train_corpus), self.total_steps,
+            self.steps_per_epoch, tc.kl_target, tc.annealing_steps(self.steps_per_epoch),
+            100 * padding_fraction(lengths, self.epoch_batches),
+        )
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.progress else True, unit="step",
+                   dynamic_ncols=True, desc="train")
+        self.model.train()
+        while self.step < self.total_steps:
+            batch = self.next_batch()
+            with autocast:
+                out = self.model(batch.tokens, batch.lengths)
+            result = self.objective(out.distortion.float(), out.kl.float(), self.step)
+            self.optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            stats = result.stats()
+            self.window["steps"] += 1
+            for key in ("loss", "distortion", "rate"):
+                self.window[key] += stats[key]
+            bar.update(1)
+            if self.step % 10 == 0 or self.step == self.total_steps:
+                bar.set_postfix(loss=f"{stats['loss']:.2f}", D=f"{stats['distortion']:.2f}",
+                                R=f"{stats['rate']:.2f}", C=f"{stats.get('kl_target', float('nan')):.2f}")
+            end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
+            due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
+            if due or self.step == self.total_steps:
+                self.evaluate_and_save()
+            elif self.step % tc.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+        self.finished = True
+        self.save_checkpoint()
+        last = self.read_metrics()[-1]
+        return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss)
+
+    def evaluate_and_save(self) -> CorpusMetrics:
+        tc = self.config.training
+        metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed)
+        valid_loss = float(self.objective(torch.tensor([metrics.distortion]), torch.tensor([[metrics.rate]]), None).loss)
+        epoch = round(self.step / self.steps_per_epoch, 4)
+        target = getattr(self.objective, "target", lambda s: None)(self.step)
+        n = max(self.window["steps"], 1)
+        train_record = {"step": self.step, "epoch": epoch, "split": "train", "kl_target": target,
+                        **{k: self.window[k] / n for k in ("loss", "distortion", "rate")}}
+        valid_record = {"step": self.step, "epoch": epoch, "split": "valid", "kl_target": target,
+                        "loss": valid_loss, **metrics.to_dict()}
+        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(_json_line(train_record) + _json_line(valid_record))
+        self.window = {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
+        tqdm.write(
+            f"step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  R {metrics.rate:.3f}  "
+            f"C_t {target if target is not None else float('nan'):.2f}  ELBO {metrics.elbo:.3f}  "
+            f"PPL {metrics.ppl_elbo:.2f}",
+            file=sys.stderr,
+        )
+        if valid_loss < self.best_valid_loss:
+            self.best_valid_loss = valid_loss
+            save_weights(self.model, self.run_dir / BEST_WEIGHTS)
+        save_weights(self.model, self.run_dir / LAST_WEIGHTS)
+        self.save_checkpoint()
+        return metrics
+
+    # -- resuming -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "epoch_order": torch.from_numpy(np.concatenate(self.epoch_batches)),
+            "epoch_batch_sizes": torch.tensor([len(b) for b in self.epoch_batches]),
+            "best_valid_loss": self.best_valid_loss, "window": dict(self.window), "finished": self.finished,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        order, sizes = state["epoch_order"].numpy(), state["epoch_batch_sizes"].tolist()
+        self.epoch_batches = np.split(order, np.cumsum(sizes)[:-1])
+        self.best_valid_loss, self.window, self.finished = state["best_valid_loss"], state["window"], state["finished"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(optimizer_state_from_checkpoint(state["optimizer"]))
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        # Evaluations written after this checkpoint will be redone: drop them.
+        records = [r for r in self.read_metrics() if r["step"] <= self.step]
+        (self.run_dir / METRICS_FILE).write_text("".join(_json_line(r) for r in records), encoding="utf-8")
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.run_dir)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record) + "\n"
+
+
+def _metrics_from_record(record: dict[str, Any]) -> CorpusMetrics:
+    return CorpusMetrics(**{f.name: record[f.name] for f in fields(CorpusMetrics)})
+
+
+def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def prepare_vocabulary(data: DataConfig) -> Vocabulary:
+    if data.vocab is not None:
+        return Vocabulary.load(data.vocab)
+    sentences = read_sentences(data.train)
+    if data.max_length is not None:
+        sentences = [s[: data.max_length] for s in sentences]
+    return Vocabulary.build(sentences, min_count=data.min_count, max_size=data.max_vocab)
+
+
+def train(
+    out_dir: Path | str,
+    data: DataConfig | None = None,
+    model: ModelConfig | None = None,
+    training: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a VAE into `out_dir`; with `resume=True` continue the run already there."""
+    run_dir = Path(out_dir)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if resume:
+        config = RunConfig.load(run_dir)  # a resumed run keeps the configs it started with
+        vocab = Vocabulary.load(run_dir / VOCAB_FILE)
+    else:
+        if data is None:
+            raise ValueError("train() needs a DataConfig unless resume=True")
+        if (run_dir / CONFIG_FILE).exists():
+            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+        vocab = prepare_vocabulary(data)
+        config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        vocab.save(run_dir / VOCAB_FILE)
+        config.save(run_dir)
+    tc = config.training
+    device = resolve_device(tc.device)
+    torch.manual_seed(tc.seed)
+    train_corpus = load_corpus(config.data.train, vocab, config.data.max_length, name="train")
+    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid")
+    net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
+    trainer = Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
+    if resume and checkpoint.exists():
+        trainer.load_state_dict(load_checkpoint(checkpoint))
+        log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
+        if trainer.finished:
+            log.info("%s had already finished", run_dir)
+            last = trainer.read_metrics()[-1]
+            return TrainResult(run_dir, trainer.step, _metrics_from_record(last), trainer.best_valid_loss)
+    elif resume:
+        log.info("%s has no checkpoint yet: starting it from step 0", run_dir)
+        (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    return trainer.fit()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_SENTENCES = [
+    "the food was great .",
+    "the service was slow .",
+    "we loved the place and the staff .",
+    "the pizza was cold and the waiter was rude .",
+    "great prices .",
+    "i will never come back here again .",
+    "the chef that cooks the pasta is friendly .",
+    "no one has ever been so nice to us .",
+]
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
+    train = tmp_path / "train.txt"
+    valid = tmp_path / "valid.txt"
+    train.write_text("\n".join(TINY_SENTENCES * 4) + "\n", encoding="utf-8")
+    valid.write_text("\n".join(TINY_SENTENCES[:4]) + "\n", encoding="utf-8")
+    return train, valid
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not (SHARED_DATA / "yelp" / "train.txt").exists():
+        pytest.skip("needs ../shared/data")
+    return SHARED_DATA

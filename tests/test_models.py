@@ -1,0 +1,124 @@
+import json
+
+import pytest
+import torch
+
+from textvae.errors import ConfigError
+from textvae.models import ModelConfig, SentenceVAE, parse_model_name
+from textvae.serialization import load_weights, save_weights
+
+VOCAB, EOS = 30, 2
+TINY = dict(vocab_size=VOCAB, embedding_dim=12, hidden_dim=16, latent_dim=4, conv_channels=8, kernel_width=3)
+MODELS = ["lstm-lstm", "gru-gru", "lstm-cnn"]
+
+
+def make_model(name: str, seed: int = 0) -> SentenceVAE:
+    torch.manual_seed(seed)
+    return SentenceVAE(ModelConfig(model=name, **TINY), eos_id=EOS).eval()
+
+
+def random_batch(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    tokens = torch.zeros(len(lengths), max(lengths), dtype=torch.long)
+    for row, n in enumerate(lengths):
+        tokens[row, : n - 1] = torch.randint(3, VOCAB, (n - 1,), generator=g)
+        tokens[row, n - 1] = EOS
+    return tokens, torch.tensor(lengths)
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("lstm-lstm", ("lstm", "lstm")), ("GRU-GRU", ("gru", "gru")), ("LSTM-CNN", ("lstm", "cnn")),
+     ("LSTM-CONV", ("lstm", "cnn")), ("gru-cnn", ("gru", "cnn"))],
+)
+def test_model_names(name, expected):
+    assert parse_model_name(name) == expected
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown model 'transformer-lstm'"):
+        ModelConfig(model="transformer-lstm")
+
+
+def test_config_round_trips_through_json():
+    config = ModelConfig(model="LSTM-CNN", vocab_size=123, latent_dim=8, kernel_width=5)
+    again = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config and again.model == "lstm-cnn"
+    assert ModelConfig() == ModelConfig(embedding_dim=256, hidden_dim=512, latent_dim=64)  # the paper's sizes
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shapes(name):
+    model = make_model(name)
+    tokens, lengths = random_batch([5, 3, 7])
+    out = model(tokens, lengths)
+    assert out.mu.shape == out.logvar.shape == out.z.shape == out.kl.shape == (3, 4)
+    assert out.distortion.shape == (3,) and (out.distortion > 0).all()
+    start = torch.full((3, 1), EOS)
+    features, _ = model.decoder(model.decoder_inputs(torch.cat([start, tokens[:, :-1]], 1), out.z))
+    assert features.shape == (3, 7, 16)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_padding_does_not_change_the_loss(name):
+    model = make_model(name)
+    tokens, lengths = random_batch([4, 9, 6, 9])
+    z = torch.randn(4, 4)
+    together = model.distortion(tokens, lengths, z)
+    alone = torch.cat([model.distortion(tokens[i : i + 1, : lengths[i]], lengths[i : i + 1], z[i : i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone)
+    mu, logvar = model.encode(tokens, lengths)
+    mu_alone = torch.cat([model.encode(tokens[i : i + 1, : lengths[i]], lengths[i : i + 1])[0] for i in range(4)])
+    torch.testing.assert_close(mu, mu_alone)
+    # the value of the padding ids does not matter either
+    noisy = tokens.clone()
+    noisy[torch.arange(9) >= lengths.unsqueeze(1)] = 7
+    torch.testing.assert_close(model.distortion(noisy, lengths, z), together)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_decoder_is_causal(name):
+    model = make_model(name)
+    torch.manual_seed(3)
+    inputs = torch.randn(2, 10, 12 + 4)
+    features, _ = model.decoder(inputs)
+    for t in range(10):
+        changed = inputs.clone()
+        changed[:, t + 1 :] = torch.randn_like(changed[:, t + 1 :])
+        torch.testing.assert_close(model.decoder(changed)[0][:, : t + 1], features[:, : t + 1])
+        if t < 9:  # and the future does change later outputs (the test can fail)
+            assert not torch.allclose(model.decoder(changed)[0][:, t + 1 :], features[:, t + 1 :])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_step_by_step_decoding_matches_the_whole_sequence(name):
+    model = make_model(name)
+    inputs = torch.randn(3, 25, 16)  # longer than the CNN's receptive field (1 + 2 * 2)
+    whole, _ = model.decoder(inputs)
+    state, steps = None, []
+    for t in range(25):
+        out, state = model.decoder(inputs[:, t : t + 1], state)
+        steps.append(out)
+    torch.testing.assert_close(torch.cat(steps, 1), whole)
+
+
+def test_cnn_dropout_only_in_training():
+    model = make_model("lstm-cnn")
+    tokens, lengths = random_batch([6, 6])
+    z = torch.zeros(2, 4)
+    assert torch.equal(model.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
+    model.train()
+    assert not torch.equal(model.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_and_load_give_identical_outputs(name, tmp_path):
+    model = make_model(name, seed=0)
+    save_weights(model, tmp_path / "w.safetensors")
+    other = make_model(name, seed=99)
+    tokens, lengths = random_batch([5, 8])
+    z = torch.randn(2, 4)
+    assert not torch.equal(other.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
+    load_weights(other, tmp_path / "w.safetensors")
+    assert torch.equal(other.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
+    assert all(torch.equal(a, b) for a, b in zip(other.encode(tokens, lengths), model.encode(tokens, lengths)))

@@ -1,0 +1,125 @@
+"""Training runs on tiny data: the run directory, resuming, and kill-and-resume equivalence."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from textvae import DataConfig, ModelConfig, TrainConfig, load, train
+from textvae.errors import RunDirError
+from textvae.serialization import load_checkpoint
+
+TINY_MODEL = dict(embedding_dim=16, hidden_dim=24, latent_dim=4, conv_channels=8, kernel_width=3)
+
+
+def tiny_run(tmp_path, corpus, **training):
+    train_file, valid_file = corpus
+    config = TrainConfig(**{"max_steps": 12, "batch_size": 8, "eval_every": 6, "kl_target": 3.0, **training})
+    return train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**TINY_MODEL),
+                 config, progress=False)
+
+
+def test_run_directory_contents(tmp_path, tiny_corpus):
+    result = tiny_run(tmp_path, tiny_corpus)
+    run = tmp_path / "run"
+    for name in ("config.json", "vocab.txt", "model.safetensors", "last.safetensors", "metrics.jsonl",
+                 "checkpoint.safetensors"):
+        assert (run / name).exists(), name
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    valid = [r for r in records if r["split"] == "valid"]
+    assert [r["step"] for r in valid] == [6, 12]
+    for r in valid:
+        assert {"step", "epoch", "split", "distortion", "rate", "kl_target", "elbo"} <= set(r)
+        assert r["elbo"] == pytest.approx(-(r["distortion"] + r["rate"]))
+    # 32 sentences in batches of 8: 4 steps an epoch, the target reaches C after 2 epochs (8 steps)
+    assert [r["kl_target"] for r in valid] == [pytest.approx(3.0 * 6 / 8), 3.0]
+    assert result.valid.rate == valid[-1]["rate"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["vocab_size"] == len((run / "vocab.txt").read_text().split())
+    assert config["training"]["kl_target"] == 3.0
+
+
+def test_existing_run_needs_resume(tmp_path, tiny_corpus):
+    tiny_run(tmp_path, tiny_corpus)
+    with pytest.raises(RunDirError, match="--resume"):
+        tiny_run(tmp_path, tiny_corpus)
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    result = train(tmp_path / "run", resume=True, progress=False)  # already finished: nothing to do
+    assert result.steps == 12 and (tmp_path / "run" / "metrics.jsonl").read_text() == before
+
+
+def test_best_weights_are_the_lowest_validation_loss(tmp_path, tiny_corpus):
+    tiny_run(tmp_path, tiny_corpus, max_steps=24, eval_every=3, lr=0.01)
+    run = tmp_path / "run"
+    valid = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines() if '"valid"' in l]
+    best = min(valid, key=lambda r: r["loss"])
+    assert load_checkpoint(run / "checkpoint.safetensors")["best_valid_loss"] == pytest.approx(best["loss"])
+    if best["step"] != 24:
+        with safe_open(str(run / "model.safetensors"), "pt") as a, safe_open(str(run / "last.safetensors"), "pt") as b:
+            assert any(not torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in a.keys())
+
+
+def test_loaded_model_encodes_and_scores(tmp_path, tiny_corpus):
+    tiny_run(tmp_path, tiny_corpus)
+    vae = load(tmp_path / "run")
+    sentences = ["the food was great .", "the service was slow and the pizza was cold ."]
+    mu, logvar = vae.encode(sentences)
+    assert mu.shape == logvar.shape == (2, 4)
+    log_p = vae.log_prob(sentences, mu)
+    assert log_p.shape == (2,) and (log_p < 0).all()
+    assert log_p[1] < log_p[0]  # a longer sentence is less likely
+    with pytest.raises(ValueError, match="shape"):
+        vae.log_prob(sentences, mu[:1])
+
+
+# -- kill -9 in the middle of an epoch, resume, and get what an uninterrupted run gets --------
+
+def train_command(out: Path, corpus, steps: int) -> list[str]:
+    train_file, valid_file = corpus
+    return [sys.executable, "-m", "textvae", "--quiet", "train", "--train", str(train_file), "--valid",
+            str(valid_file), "--out", str(out), "--model", "lstm-cnn", "--C", "3", "--max-steps", str(steps),
+            "--batch-size", "4", "--eval-every", "10", "--checkpoint-every", "3", "--embedding-dim", "16",
+            "--hidden-dim", "24", "--latent-dim", "4", "--seed", "7", "--device", "cpu", "--no-progress"]
+
+
+def checkpoint_step(path: Path) -> int | None:
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads(f.metadata()["state"])["step"]
+    except Exception:  # not written yet
+        return None
+
+
+@pytest.mark.slow
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corpus):
+    steps = 120  # 32 sentences, batch 4: 8 steps an epoch
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(train_command(whole, tiny_corpus, steps), check=True, env=env, capture_output=True)
+
+    process = subprocess.Popen(train_command(killed, tiny_corpus, steps), env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while (checkpoint_step(killed / "checkpoint.safetensors") or 0) < 13 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read().decode()
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    at_kill = checkpoint_step(killed / "checkpoint.safetensors")
+    assert process.returncode == -signal.SIGKILL
+    assert at_kill is not None and 13 <= at_kill < steps
+    state = load_checkpoint(killed / "checkpoint.safetensors")
+    assert not state["finished"]
+
+    resumed = subprocess.run(train_command(killed, tiny_corpus, steps)[:5] + ["--out", str(killed), "--resume",
+                             "--no-progress"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+
+    assert (killed / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
+    for name in ("model.safetensors", "last.safetensors"):
+        assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
