@@ -196,20 +196,11 @@ class Trainer:
             self.steps_per_epoch, tc.kl_target, tc.annealing_steps(self.steps_per_epoch),
             100 * padding_fraction(lengths, self.epoch_batches),
         )
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
         bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.progress else True, unit="step",
                    dynamic_ncols=True, desc="train")
         self.model.train()
         while self.step < self.total_steps:
-            batch = self.next_batch()
-            with autocast:
-                out = self.model(batch.tokens, batch.lengths)
-            result = self.objective(out.distortion.float(), out.kl.float(), self.step)
-            self.optimizer.zero_grad(set_to_none=True)
-            result.loss.backward()
-            self.optimizer.step()
-            self.step += 1
-            stats = result.stats()
+            stats = self.train_step(self.next_batch())
             self.window["steps"] += 1
             for key in ("loss", "distortion", "rate"):
                 self.window[key] += stats[key]
@@ -228,6 +219,18 @@ class Trainer:
         self.save_checkpoint()
         last = self.read_metrics()[-1]
         return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss)
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        """One optimizer step on one batch; returns the objective's statistics."""
+        bf16 = self.config.training.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = self.model(batch.tokens, batch.lengths)
+        result = self.objective(out.distortion.float(), out.kl.float(), self.step)
+        self.optimizer.zero_grad(set_to_none=True)
+        result.loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return result.stats()
 
     def evaluate_and_save(self) -> CorpusMetrics:
         tc = self.config.training
@@ -335,14 +338,16 @@ def train(
             raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
         vocab = prepare_vocabulary(data)
         config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
+    tc = config.training
+    device = resolve_device(tc.device)
+    # Read both corpora before writing anything, so bad input leaves no half-made run behind.
+    train_corpus = load_corpus(config.data.train, vocab, config.data.max_length, name="train")
+    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid")
+    if not resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         vocab.save(run_dir / VOCAB_FILE)
         config.save(run_dir)
-    tc = config.training
-    device = resolve_device(tc.device)
     torch.manual_seed(tc.seed)
-    train_corpus = load_corpus(config.data.train, vocab, config.data.max_length, name="train")
-    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid")
     net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
     trainer = Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
     if resume and checkpoint.exists():

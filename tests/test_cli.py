@@ -1,0 +1,89 @@
+"""The command line: one clear line and a non-zero exit for bad input; train -> evaluate."""
+
+import json
+
+import pytest
+
+from textvae.cli import main
+
+TINY = ["--embedding-dim", "16", "--hidden-dim", "24", "--latent-dim", "4", "--batch-size", "8", "--no-progress"]
+
+
+def run_cli(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def run_ok(args, capsys):
+    try:
+        main(args)
+    except SystemExit as exit_info:
+        assert exit_info.code in (0, None), capsys.readouterr().err
+    return capsys.readouterr()
+
+
+def bad_file(tmp_path, kind):
+    path = tmp_path / f"{kind}.txt"
+    if kind == "missing":
+        return path, "no such file"
+    content = {"empty": b"", "blank": b"\n \n\n", "latin1": b"caf\xe9 au lait\n"}[kind]
+    path.write_bytes(content)
+    return path, {"empty": "file is empty", "blank": "holds no sentence", "latin1": ":1: not valid UTF-8"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "blank", "latin1"])
+@pytest.mark.parametrize("role", ["--train", "--valid"])
+def test_bad_corpus_gives_one_line_and_exit_2(tmp_path, tiny_corpus, capsys, kind, role):
+    path, message = bad_file(tmp_path, kind)
+    train_file, valid_file = tiny_corpus
+    files = {"--train": train_file, "--valid": valid_file, role: path}
+    code, _, err = run_cli(["train", "--train", str(files["--train"]), "--valid", str(files["--valid"]),
+                            "--out", str(tmp_path / "run"), "--max-steps", "2", *TINY], capsys)
+    assert code == 2
+    error_lines = [l for l in err.splitlines() if l.startswith("textvae: error:")]
+    assert len(error_lines) == 1 and str(path) in error_lines[0] and message in error_lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing half-made to trip over on the next try
+
+
+def test_vocabulary_without_needed_entries(tmp_path, tiny_corpus, capsys):
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("<pad>\nthe\nfood\n", encoding="utf-8")
+    train_file, valid_file = tiny_corpus
+    code, _, err = run_cli(["train", "--train", str(train_file), "--valid", str(valid_file), "--vocab", str(vocab),
+                            "--out", str(tmp_path / "run"), "--max-steps", "2", *TINY], capsys)
+    assert code == 2 and f"{vocab}: missing required entries: <unk>, <eos>" in err and "Traceback" not in err
+
+
+def test_bad_options_are_clear_errors(tmp_path, tiny_corpus, capsys):
+    train_file, valid_file = tiny_corpus
+    common = ["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(tmp_path / "r"), *TINY]
+    code, _, err = run_cli([*common, "--model", "transformer-lstm"], capsys)
+    assert code == 2 and "unknown model 'transformer-lstm'" in err and "Traceback" not in err
+    code, _, err = run_cli([*common, "--max-steps", "0"], capsys)
+    assert code == 2 and "max_steps must be positive" in err
+    code, _, err = run_cli(["evaluate", str(tmp_path / "nowhere"), "--data", str(valid_file)], capsys)
+    assert code == 2 and "not a textvae run directory" in err
+
+
+def test_train_then_evaluate(tmp_path, tiny_corpus, capsys):
+    train_file, valid_file = tiny_corpus
+    run = tmp_path / "run"
+    out = run_ok(["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(run), "--model",
+                  "GRU-GRU", "--C", "2", "--max-steps", "8", *TINY], capsys)
+    assert "finished 8 steps" in out.out and "valid D" in out.err
+    result = json.loads(run_ok(["evaluate", str(run), "--data", str(valid_file), "--json"], capsys).out)
+    assert set(result) == {"distortion", "rate", "elbo", "ppl_elbo", "sentences", "tokens"}
+    assert result["sentences"] == 4 and result["tokens"] == sum(len(l.split()) + 1 for l in
+                                                                valid_file.read_text().splitlines())
+    assert result["elbo"] == pytest.approx(-(result["distortion"] + result["rate"]))
+    table = run_ok(["evaluate", str(run), "--data", str(valid_file)], capsys).out
+    assert "distortion" in table and "rate" in table and "ppl_elbo" in table
+
+
+def test_help_lists_the_commands(capsys):
+    out = run_ok(["--help"], capsys).out
+    for command in ("train", "evaluate", "demo", "corpus"):
+        assert command in out
