@@ -49,6 +49,10 @@ class ObjectiveOutput:
 class Objective(Protocol):
     def __call__(self, distortion: Tensor, kl: Tensor, step: int | None) -> ObjectiveOutput: ...
 
+    def target_at(self, step: int | None) -> float | None:
+        """The rate the objective steers to at `step`, or None if it steers to none."""
+        ...
+
 
 @dataclass(frozen=True)
 class BetaC:
@@ -61,18 +65,21 @@ class BetaC:
     beta: float = 1.0
     anneal_steps: int = 0
 
-    def target(self, step: int | None) -> float:
+    def target_at(self, step: int | None) -> float:
         return LinearSchedule(self.kl_target, self.anneal_steps)(step)
 
     def __call__(self, distortion: Tensor, kl: Tensor, step: int | None) -> ObjectiveOutput:
         d, r = distortion.mean(), kl.sum(dim=-1).mean()
-        c = self.target(step)
+        c = self.target_at(step)
         return ObjectiveOutput(d + self.beta * (r - c).abs(), d, r, kl_target=c)
 
 
 @dataclass(frozen=True)
 class ELBO:
     """The negative evidence lower bound, distortion + rate (a vanilla VAE)."""
+
+    def target_at(self, step: int | None) -> None:
+        return None
 
     def __call__(self, distortion: Tensor, kl: Tensor, step: int | None) -> ObjectiveOutput:
         d, r = distortion.mean(), kl.sum(dim=-1).mean()

@@ -33,7 +33,8 @@ from textvae.models.config import ModelConfig
 from textvae.models.vae import SentenceVAE
 from textvae.objectives import Objective, build_objective
 from textvae.serialization import (
-    load_checkpoint, optimizer_state_from_checkpoint, read_json, save_checkpoint, save_weights, write_json,
+    load_checkpoint, optimizer_state_from_checkpoint, read_json, save_checkpoint, save_weights, write_atomic,
+    write_json,
 )
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class Trainer:
         self.epoch_batches: list[np.ndarray] = self.batches_for_epoch(0)
         self.batch_in_epoch = 0
         self.best_valid_loss = math.inf
-        self.window = {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
+        self.window = _empty_window()  # training averages since the last evaluation
         self.finished = False
 
     # -- data order -------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class Trainer:
         metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed)
         valid_loss = float(self.objective(torch.tensor([metrics.distortion]), torch.tensor([[metrics.rate]]), None).loss)
         epoch = round(self.step / self.steps_per_epoch, 4)
-        target = getattr(self.objective, "target", lambda s: None)(self.step)
+        target = self.objective.target_at(self.step)
         n = max(self.window["steps"], 1)
         train_record = {"step": self.step, "epoch": epoch, "split": "train", "kl_target": target,
                         **{k: self.window[k] / n for k in ("loss", "distortion", "rate")}}
@@ -245,7 +246,7 @@ class Trainer:
                         "loss": valid_loss, **metrics.to_dict()}
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(_json_line(train_record) + _json_line(valid_record))
-        self.window = {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
+        self.window = _empty_window()
         tqdm.write(
             f"step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  R {metrics.rate:.3f}  "
             f"C_t {target if target is not None else float('nan'):.2f}  ELBO {metrics.elbo:.3f}  "
@@ -284,13 +285,17 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         # Evaluations written after this checkpoint will be redone: drop them.
         records = [r for r in self.read_metrics() if r["step"] <= self.step]
-        (self.run_dir / METRICS_FILE).write_text("".join(_json_line(r) for r in records), encoding="utf-8")
+        write_atomic(self.run_dir / METRICS_FILE, "".join(_json_line(r) for r in records).encode("utf-8"))
 
     def save_checkpoint(self) -> None:
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
 
     def read_metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.run_dir)
+
+
+def _empty_window() -> dict[str, float]:
+    return {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
 
 
 def _json_line(record: dict[str, Any]) -> str:
