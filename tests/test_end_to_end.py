@@ -17,12 +17,14 @@ def grammar_corpus(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["lstm-lstm", "gru-gru", "lstm-cnn"])
-def test_rate_tracks_C(tmp_path, grammar_corpus, model):
+@pytest.mark.parametrize("model, precision",
+                         [("lstm-lstm", "fp32"), ("gru-gru", "fp32"), ("lstm-cnn", "fp32"), ("lstm-lstm", "bf16")])
+def test_rate_tracks_C(tmp_path, grammar_corpus, model, precision):
     result = train(
         tmp_path / "run", DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
         ModelConfig(model, embedding_dim=32, hidden_dim=64, latent_dim=8, conv_channels=16),
-        TrainConfig(kl_target=5.0, max_steps=240, batch_size=64, anneal_steps=120, eval_every=40, lr=0.003),
+        TrainConfig(kl_target=5.0, max_steps=240, batch_size=64, anneal_steps=120, eval_every=40, lr=0.003,
+                    precision=precision),
         progress=False,
     )
     assert abs(result.valid.rate - 5.0) < 1.0
