@@ -2,7 +2,8 @@
 
 Runs the library's own training step (`Trainer.train_step`) on length-grouped batches of Yelp
 sentences, as ../shared/docs/PERF.md measured its peers: the first 20,000 training sentences,
-vocabulary built from them, batch 128, Adam. Prints one markdown row per configuration.
+a vocabulary of their 4,519 most frequent words (the peers' size), batch 128, Adam.
+Prints one markdown row per configuration.
 
     python bench/train_throughput.py                       # paper size and small preset, fp32 and bf16
     python bench/train_throughput.py --sizes paper --precisions fp32 --models lstm-lstm,gru-gru,lstm-cnn
@@ -26,9 +27,9 @@ from textvae.training import DataConfig, RunConfig, Trainer, TrainConfig
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp" / "train.txt"
 
 
-def measure(sentences: list[list[str]], model: str, size: str, precision: str, steps: int, warmup: int,
-            repeats: int, device: str) -> dict[str, float]:
-    vocab = Vocabulary.build(sentences)
+def measure(sentences: list[list[str]], max_vocab: int, model: str, size: str, precision: str, steps: int,
+            warmup: int, repeats: int, device: str) -> dict[str, float]:
+    vocab = Vocabulary.build(sentences, max_size=max_vocab)
     corpus = encode_corpus(sentences, vocab)
     config = RunConfig(ModelConfig(model=model, vocab_size=len(vocab), **PRESETS[size]),
                        TrainConfig(batch_size=128, precision=precision, device=device), DataConfig("-", "-"))
@@ -56,7 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=YELP)
     parser.add_argument("--sentences", type=int, default=20_000)
-    parser.add_argument("--models", default="lstm-lstm")
+    parser.add_argument("--max-vocab", type=int, default=4519, help="vocabulary size, special entries included")
+    parser.add_argument("--models", default="lstm-lstm,gru-gru,lstm-cnn")
     parser.add_argument("--sizes", default="paper,small")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per repeat")
@@ -73,7 +75,7 @@ def main() -> None:
     for model in args.models.split(","):
         for size in args.sizes.split(","):
             for precision in args.precisions.split(","):
-                r = measure(sentences, model, size, precision, args.steps, args.warmup, args.repeats, args.device)
+                r = measure(sentences, args.max_vocab, model, size, precision, args.steps, args.warmup, args.repeats, args.device)
                 print(f"| {model} | {size} | {precision} | {r['vocab']} | {r['tokens_per_sentence']:.1f} | "
                       f"{r['tokens_per_s']:,.0f} |", flush=True)
 
