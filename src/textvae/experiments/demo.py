@@ -12,7 +12,7 @@ from textvae.evaluation import evaluate_corpus
 from textvae.models.config import PRESETS, ModelConfig
 from textvae.training import CONFIG_FILE, DataConfig, TrainConfig, train
 
-DEFAULT_STEPS = 2000  # about two minutes for the small preset on 2 CPU cores
+DEFAULT_STEPS = 4000  # about two minutes for the small preset on 2 CPU cores
 CORPUS_SENTENCES = 20_000
 
 
