@@ -76,6 +76,13 @@ def test_loaded_model_encodes_and_scores(tmp_path, tiny_corpus):
     assert log_p[1] < log_p[0]  # a longer sentence is less likely
     with pytest.raises(ValueError, match="shape"):
         vae.log_prob(sentences, mu[:1])
+    # chunked passes give what one batch gives
+    vae.batch_size = 1
+    torch.testing.assert_close(vae.encode(sentences)[0], mu)
+    torch.testing.assert_close(vae.log_prob(sentences, mu), log_p)
+    # the same seed gives the same samples; no seed gives fresh ones
+    assert vae.sample(6, seed=3) == vae.sample(6, seed=3)
+    assert len({tuple(vae.sample(6)) for _ in range(3)}) > 1
 
 
 # -- kill -9 in the middle of an epoch, resume, and get what an uninterrupted run gets --------

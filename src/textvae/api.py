@@ -12,7 +12,7 @@ from torch import Tensor
 from textvae.data.batching import Batch, collate
 from textvae.data.corpus import EncodedCorpus, encode_corpus
 from textvae.data.vocab import Vocabulary
-from textvae.errors import RunDirError
+from textvae.errors import ConfigError, RunDirError
 from textvae.generation import Temperature, decode
 from textvae.models.vae import SentenceVAE
 from textvae.serialization import load_weights
@@ -27,10 +27,11 @@ class TextVAE:
     Sentences are strings (split on whitespace) or lists of tokens; `<eos>` is added.
     """
 
-    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None):
+    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None, batch_size: int = 256):
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
+        self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
 
     @property
     def device(self) -> torch.device:
@@ -50,20 +51,25 @@ class TextVAE:
         """Sentences as one padded batch on the model's device, in the order given."""
         return collate(self.corpus(sentences), np.arange(len(sentences)), self.vocab.pad_id).to(self.device)
 
+    def chunks(self, sentences: Sentences) -> list[tuple[slice, Batch]]:
+        """Consecutive batches of at most `batch_size` sentences, with the slice each covers."""
+        spans = [slice(i, i + self.batch_size) for i in range(0, len(sentences), self.batch_size)]
+        return [(span, self.batch(sentences[span])) for span in spans]
+
     @torch.no_grad()
     def encode(self, sentences: Sentences) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance of q(z|x), each (n, latent)."""
-        batch = self.batch(sentences)
-        return self.model.encode(batch.tokens, batch.lengths)
+        parts = [self.model.encode(batch.tokens, batch.lengths) for _, batch in self.chunks(sentences)]
+        return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
 
     @torch.no_grad()
     def log_prob(self, sentences: Sentences, z: Tensor) -> Tensor:
         """log p(x|z) in nats for each sentence (`<eos>` included), z of shape (n, latent)."""
-        batch = self.batch(sentences)
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.shape != (len(sentences), self.latent_dim):
             raise ValueError(f"z must have shape ({len(sentences)}, {self.latent_dim}), got {tuple(z.shape)}")
-        return -self.model.distortion(batch.tokens, batch.lengths, z)
+        return torch.cat([-self.model.distortion(batch.tokens, batch.lengths, z[span])
+                          for span, batch in self.chunks(sentences)])
 
     def decode(
         self, z: Tensor, max_length: int = 30, sample: bool = False, temperature: float = 1.0, seed: int | None = None
@@ -77,9 +83,11 @@ class TextVAE:
 
     def sample(self, n: int, max_length: int = 30, sample: bool = True, temperature: float = 1.0,
                seed: int | None = None) -> list[str]:
-        """n sentences decoded from z ~ N(0, I)."""
+        """n sentences decoded from z ~ N(0, I); the same seed gives the same sentences."""
         generator = torch.Generator(device=self.device)
-        if seed is not None:
+        if seed is None:
+            generator.seed()  # a fresh, non-deterministic seed
+        else:
             generator.manual_seed(seed)
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
         return self.decode(z, max_length, sample, temperature, seed=None if seed is None else seed + 1)
@@ -88,8 +96,10 @@ class TextVAE:
 def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> TextVAE:
     """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`."""
     run_dir = Path(run_dir)
+    if weights not in ("best", "last"):
+        raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
     config = RunConfig.load(run_dir)
-    file = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}[weights]
+    file = BEST_WEIGHTS if weights == "best" else LAST_WEIGHTS
     if not (run_dir / file).exists():
         raise RunDirError(f"{run_dir}: no {file} (has training evaluated at least once?)")
     vocab = Vocabulary.load(run_dir / VOCAB_FILE)

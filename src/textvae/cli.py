@@ -68,7 +68,7 @@ def train(
     latent_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations; default: each epoch.")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out with its saved configs.")] = False,
+    resume: Annotated[bool, typer.Option(help="Continue the run in --out; its saved configs replace the other options.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Train a sentence VAE with the beta-C objective."""
@@ -108,15 +108,13 @@ def evaluate(
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
     batch_size: Annotated[int, typer.Option()] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the z samples.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
     """Distortion, rate, ELBO and perplexity of a trained model on a corpus."""
     from textvae.api import load
     from textvae.data.corpus import load_corpus
     from textvae.evaluation import evaluate_corpus
 
-    if weights not in ("best", "last"):
-        raise typer.BadParameter("--weights must be best or last")
     vae = load(run_dir, device=device, weights=weights)
     corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None)
     metrics = evaluate_corpus(vae.model, corpus, batch_size, seed)
