@@ -13,6 +13,8 @@ from textvae.data.batching import Batch, collate
 from textvae.data.corpus import EncodedCorpus, encode_corpus
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
+from textvae.evaluation import Evaluation
+from textvae.evaluation import evaluate as evaluate_corpus_fully
 from textvae.generation import Temperature, decode
 from textvae.models.vae import SentenceVAE
 from textvae.serialization import load_weights
@@ -106,3 +108,13 @@ def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> Tex
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     load_weights(model, run_dir / file)
     return TextVAE(model.to(resolve_device(device)), vocab, config)
+
+
+def evaluate(
+    model: TextVAE, sentences: Sentences | EncodedCorpus, iw_samples: int = 500, au_threshold: float = 0.01,
+    repeats: int = 5, seed: int = 0, batch_size: int = 256, progress: bool = False,
+) -> Evaluation:
+    """Every measurement of `textvae evaluate` for a loaded model on a list of sentences."""
+    corpus = sentences if isinstance(sentences, EncodedCorpus) else model.corpus(sentences)
+    return evaluate_corpus_fully(model.model, corpus, iw_samples=iw_samples, au_threshold=au_threshold,
+                                 repeats=repeats, seed=seed, batch_size=batch_size, progress=progress)

@@ -104,29 +104,53 @@ def train(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
     data: Annotated[Path, typer.Option(help="Corpus to evaluate, one sentence a line.")],
+    iw_samples: Annotated[int, typer.Option(help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
+    au_threshold: Annotated[float, typer.Option(help="A dimension is active above this variance.")] = 0.01,
+    repeats: Annotated[int, typer.Option(help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
-    batch_size: Annotated[int, typer.Option()] = 256,
-    seed: Annotated[int, typer.Option(help="Seed of the z samples.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Distortion, rate, ELBO and perplexity of a trained model on a corpus."""
+    """Distortion, rate, ELBO, IW-NLL, perplexities, MI, active units, LogDetCov and ||mu||^2."""
+    from textvae.api import evaluate as evaluate_sentences
     from textvae.api import load
     from textvae.data.corpus import load_corpus
-    from textvae.evaluation import evaluate_corpus
 
     vae = load(run_dir, device=device, weights=weights)
     corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None)
-    metrics = evaluate_corpus(vae.model, corpus, batch_size, seed)
+    result = evaluate_sentences(vae, corpus, iw_samples=iw_samples, au_threshold=au_threshold, repeats=repeats,
+                                seed=seed, batch_size=batch_size, progress=progress)
     if as_json:
-        typer.echo(json.dumps(metrics.to_dict()))
+        typer.echo(json.dumps(result.to_dict()))
         return
-    rows = [("distortion (nats/sentence)", f"{metrics.distortion:.3f}"), ("rate (nats/sentence)", f"{metrics.rate:.3f}"),
-            ("elbo (nats/sentence)", f"{metrics.elbo:.3f}"), ("ppl_elbo (per token)", f"{metrics.ppl_elbo:.2f}"),
-            ("sentences", str(metrics.sentences)), ("tokens (with <eos>)", str(metrics.tokens))]
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        typer.echo(f"{key:<{width}}  {value:>10}")
+    typer.echo(format_evaluation(result, iw_samples, au_threshold, repeats))
+
+
+def format_evaluation(result, iw_samples: int, au_threshold: float, repeats: int) -> str:
+    def number(value: float | None, digits: int = 3) -> str:
+        return "skipped" if value is None else f"{value:.{digits}f}"
+
+    rows = [
+        ("distortion", number(result.distortion), "nats/sentence, one z ~ q(z|x)"),
+        ("rate", number(result.rate), "nats/sentence, KL(q(z|x) || p(z))"),
+        ("elbo", number(result.elbo), "nats/sentence, -(distortion + rate)"),
+        ("nll_iw", number(result.nll_iw), f"nats/sentence, {iw_samples} importance samples"),
+        ("ppl_iw", number(result.ppl_iw, 2), "per token, <eos> counted"),
+        ("ppl_elbo", number(result.ppl_elbo, 2), "per token, <eos> counted"),
+        ("mi", number(result.mi), "nats, I_q(x; z)"),
+        ("au", f"{result.au} / {len(result.au_variances)}", f"dimensions with variance > {au_threshold:g}"),
+        ("log_det_cov", number(result.log_det_cov), f"aggregate posterior, mean of {repeats}"),
+        ("mu_norm_sq", number(result.mu_norm_sq), f"aggregate posterior, mean of {repeats}"),
+        ("sentences", str(result.sentences), ""),
+        ("tokens", str(result.tokens), "<eos> included"),
+    ]
+    lines = [f"{key:<12} {value:>12}   {note}".rstrip() for key, value, note in rows]
+    variances = " ".join(f"{v:.3f}" for v in sorted(result.au_variances, reverse=True))
+    lines.append(f"{'au_variances':<12} {variances}")
+    return "\n".join(lines)
 
 
 @app.command()
