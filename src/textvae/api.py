@@ -83,6 +83,19 @@ class TextVAE:
         ids = decode(self.model, z, max_length, sample, processors, generator)
         return [" ".join(self.vocab.decode(s)) for s in ids]
 
+    def reconstruct(self, sentences: Sentences, max_length: int | None = None) -> list[str]:
+        """Greedy decoding from the posterior mean of each sentence (the paper's Table 1).
+
+        `max_length` defaults to 10 tokens more than the longest sentence given."""
+        if max_length is None:
+            max_length = 10 + max((len(s.split()) if isinstance(s, str) else len(s) for s in sentences), default=0)
+        out: list[str] = []
+        for span, batch in self.chunks(sentences):
+            with torch.no_grad():
+                mu, _ = self.model.encode(batch.tokens, batch.lengths)
+            out.extend(self.decode(mu, max_length=max_length))
+        return out
+
     def sample(self, n: int, max_length: int = 30, sample: bool = True, temperature: float = 1.0,
                seed: int | None = None) -> list[str]:
         """n sentences decoded from z ~ N(0, I); the same seed gives the same sentences."""

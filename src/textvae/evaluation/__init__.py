@@ -57,7 +57,9 @@ class Evaluation:
     tokens: int
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Fields as JSON-ready values: a non-finite number (the log-determinant of a singular
+        covariance, with fewer sentences than latent dimensions) becomes None."""
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(self).items()}
 
 
 def _basic(scores: CorpusScores, tokens: int) -> tuple[float, float, float, float]:

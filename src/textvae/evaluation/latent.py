@@ -49,5 +49,6 @@ def aggregate_posterior_stats(z: Tensor) -> tuple[float, float]:
     """For one z ~ q(z|x) per sentence: log-determinant of their sample covariance (LogDetCov)
     and the squared norm of their mean (||mu||^2). Both compare q(z) with the N(0, I) prior."""
     z = z.double()
-    sign, log_det = torch.linalg.slogdet(torch.cov(z.T))
+    dims = z.size(1)
+    sign, log_det = torch.linalg.slogdet(torch.cov(z.T).reshape(dims, dims))
     return (float(log_det) if sign > 0 else -math.inf), float(z.mean(dim=0).pow(2).sum())
