@@ -74,13 +74,17 @@ def test_train_then_evaluate(tmp_path, tiny_corpus, capsys):
     out = run_ok(["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(run), "--model",
                   "GRU-GRU", "--C", "2", "--max-steps", "8", *TINY], capsys)
     assert "finished 8 steps" in out.out and "valid D" in out.err
-    result = json.loads(run_ok(["evaluate", str(run), "--data", str(valid_file), "--json"], capsys).out)
-    assert set(result) == {"distortion", "rate", "elbo", "ppl_elbo", "sentences", "tokens"}
+    result = json.loads(run_ok(["evaluate", str(run), "--data", str(valid_file), "--json", "--iw-samples", "0",
+                                "--no-progress"], capsys).out)
+    assert set(result) == {"distortion", "rate", "elbo", "nll_iw", "ppl_iw", "ppl_elbo", "mi", "au", "au_variances",
+                           "log_det_cov", "mu_norm_sq", "sentences", "tokens"}
+    assert result["nll_iw"] is None and result["ppl_iw"] is None
     assert result["sentences"] == 4 and result["tokens"] == sum(len(l.split()) + 1 for l in
                                                                 valid_file.read_text().splitlines())
     assert result["elbo"] == pytest.approx(-(result["distortion"] + result["rate"]))
-    table = run_ok(["evaluate", str(run), "--data", str(valid_file)], capsys).out
-    assert "distortion" in table and "rate" in table and "ppl_elbo" in table
+    table = run_ok(["evaluate", str(run), "--data", str(valid_file), "--iw-samples", "5", "--no-progress"], capsys).out
+    for key in ("distortion", "rate", "nll_iw", "ppl_elbo", "mi", "au_variances", "log_det_cov", "mu_norm_sq"):
+        assert key in table
 
 
 def test_help_lists_the_commands(capsys):
