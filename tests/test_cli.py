@@ -82,6 +82,10 @@ def test_train_then_evaluate(tmp_path, tiny_corpus, capsys):
     assert result["sentences"] == 4 and result["tokens"] == sum(len(l.split()) + 1 for l in
                                                                 valid_file.read_text().splitlines())
     assert result["elbo"] == pytest.approx(-(result["distortion"] + result["rate"]))
+    one = tmp_path / "one.txt"
+    one.write_text("the food was great .\n", encoding="utf-8")
+    code, _, err = run_cli(["evaluate", str(run), "--data", str(one), "--no-progress"], capsys)
+    assert code == 2 and "at least two sentences" in err and "Traceback" not in err
     table = run_ok(["evaluate", str(run), "--data", str(valid_file), "--iw-samples", "5", "--no-progress"], capsys).out
     for key in ("distortion", "rate", "nll_iw", "ppl_elbo", "mi", "au_variances", "log_det_cov", "mu_norm_sq"):
         assert key in table

@@ -125,9 +125,10 @@ def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> Tex
 
 def evaluate(
     model: TextVAE, sentences: Sentences | EncodedCorpus, iw_samples: int = 500, au_threshold: float = 0.01,
-    repeats: int = 5, seed: int = 0, batch_size: int = 256, progress: bool = False,
+    repeats: int = 5, seed: int = 0, batch_size: int = 256, max_tokens: int = 8192, progress: bool = False,
 ) -> Evaluation:
     """Every measurement of `textvae evaluate` for a loaded model on a list of sentences."""
     corpus = sentences if isinstance(sentences, EncodedCorpus) else model.corpus(sentences)
     return evaluate_corpus_fully(model.model, corpus, iw_samples=iw_samples, au_threshold=au_threshold,
-                                 repeats=repeats, seed=seed, batch_size=batch_size, progress=progress)
+                                 repeats=repeats, seed=seed, batch_size=batch_size, max_tokens=max_tokens,
+                                 progress=progress)

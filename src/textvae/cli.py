@@ -110,6 +110,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    iw_batch_tokens: Annotated[int, typer.Option(help="Decoder tokens per importance-sampling pass (memory).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -122,7 +123,7 @@ def evaluate(
     vae = load(run_dir, device=device, weights=weights)
     corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None)
     result = evaluate_sentences(vae, corpus, iw_samples=iw_samples, au_threshold=au_threshold, repeats=repeats,
-                                seed=seed, batch_size=batch_size, progress=progress)
+                                seed=seed, batch_size=batch_size, max_tokens=iw_batch_tokens, progress=progress)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return

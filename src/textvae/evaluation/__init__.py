@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from textvae.data.corpus import EncodedCorpus
+from textvae.errors import ConfigError
 from textvae.evaluation.latent import active_units, aggregate_posterior_stats, mutual_information
 from textvae.evaluation.likelihood import CorpusScores, log_importance_weights, score_corpus
 from textvae.models.vae import SentenceVAE
@@ -85,7 +86,7 @@ def evaluate(
     per sentence averaged for LogDetCov and ||mu||^2; `max_tokens` bounds the decoder's work per pass.
     """
     if len(corpus) < 2:
-        raise ValueError("evaluation needs at least two sentences (variances across sentences)")
+        raise ConfigError("evaluation needs at least two sentences (it measures variances across sentences)")
     scores = score_corpus(model, corpus, batch_size, seed, iw_samples, max_tokens, progress)
     d, r, elbo, ppl_elbo = _basic(scores, corpus.num_tokens)
     nll_iw = ppl_iw = None
