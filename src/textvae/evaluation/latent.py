@@ -19,14 +19,18 @@ def active_units(mu: Tensor, threshold: float = 0.01) -> tuple[int, Tensor]:
 
 
 def gaussian_log_density(z: Tensor, mu: Tensor, logvar: Tensor, chunk: int = 1024) -> Tensor:
-    """log N(z_m; mu_n, diag(exp(logvar_n))) for every pair: (M, N), computed in chunks of z."""
+    """log N(z_m; mu_n, diag(exp(logvar_n))) for every pair: (M, N), in float64.
+
+    The squared distance is expanded into matrix products, sum_d (z_d - mu_d)^2 / var_d =
+    z^2 . (1/var) - 2 z . (mu/var) + sum_d mu_d^2 / var_d, so memory is that of the (chunk, N)
+    result, not of a (chunk, N, latent) difference tensor."""
     mu, logvar = mu.double(), logvar.double()
-    inv_var = torch.exp(-logvar)
-    const = -0.5 * (mu.size(1) * LOG_2PI + logvar.sum(dim=1))  # (N,)
+    inv_var = torch.exp(-logvar)  # (N, Z)
+    const = -0.5 * (mu.size(1) * LOG_2PI + logvar.sum(dim=1) + (mu.pow(2) * inv_var).sum(dim=1))  # (N,)
+    mu_over_var = mu * inv_var
     rows = []
     for z_chunk in z.double().split(chunk):
-        sq = (z_chunk.unsqueeze(1) - mu.unsqueeze(0)).pow(2)  # (m, N, Z)
-        rows.append(const - 0.5 * (sq * inv_var).sum(dim=2))
+        rows.append(const - 0.5 * (z_chunk.pow(2) @ inv_var.T) + z_chunk @ mu_over_var.T)
     return torch.cat(rows)
 
 
@@ -41,7 +45,8 @@ def mutual_information(mu: Tensor, logvar: Tensor, z: Tensor) -> float:
     """
     n, dims = mu.shape
     neg_entropy = (-0.5 * (dims * (LOG_2PI + 1) + logvar.double().sum(dim=1))).mean()
-    log_q_z = torch.logsumexp(gaussian_log_density(z, mu, logvar), dim=1) - math.log(n)
+    log_q_z = torch.cat([torch.logsumexp(gaussian_log_density(chunk, mu, logvar), dim=1)
+                         for chunk in z.split(1024)]) - math.log(n)
     return float(neg_entropy - log_q_z.mean())
 
 
