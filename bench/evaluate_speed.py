@@ -2,8 +2,7 @@
 
 A paper-size LSTM-LSTM (256/512/64, random weights: the cost does not depend on them) with the
 vocabulary of ../shared/docs/PERF.md's peers (the 4,519 most frequent words of the first 20,000
-training sentences), evaluated on the 10,000 test sentences with K = 500, fp32, in the process
-settings of the `textvae` program (glibc keeps freed memory).
+training sentences), evaluated on the 10,000 test sentences with K = 500, fp32.
 
     python bench/evaluate_speed.py                      # the full run (tens of minutes on 2 cores)
     python bench/evaluate_speed.py --sentences 500      # a quick look
@@ -20,7 +19,6 @@ import torch
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.evaluation import evaluate
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
-from textvae.runtime import keep_freed_memory
 
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp"
 
@@ -36,7 +34,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
 
-    keep_freed_memory()
     vocab = Vocabulary.build(read_sentences(args.data / "train.txt")[:20_000], max_size=args.max_vocab)
     corpus = encode_corpus(read_sentences(args.data / "test.txt")[: args.sentences], vocab)
     torch.manual_seed(0)
