@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +17,7 @@ from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
-from textvae.generation import Temperature, decode
+from textvae.generation import Decoding, decode, interpolation_path
 from textvae.models.vae import SentenceVAE
 from textvae.serialization import load_weights
 from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
@@ -34,6 +36,7 @@ class TextVAE:
         self.vocab = vocab
         self.config = config
         self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
+        self.decode_batch_size = 2048  # latent codes decoded together
 
     @property
     def device(self) -> torch.device:
@@ -73,39 +76,78 @@ class TextVAE:
         return torch.cat([-self.model.distortion(batch.tokens, batch.lengths, z[span])
                           for span, batch in self.chunks(sentences)])
 
-    def decode(
-        self, z: Tensor, max_length: int = 30, sample: bool = False, temperature: float = 1.0, seed: int | None = None
-    ) -> list[str]:
-        """Sentences decoded from each row of z: greedy, or sampled at `temperature`."""
-        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
-        processors = [Temperature(temperature)] if temperature != 1.0 else []
-        ids = decode(self.model, z, max_length, sample, processors, generator)
-        return [" ".join(self.vocab.decode(s)) for s in ids]
-
-    def reconstruct(self, sentences: Sentences, max_length: int | None = None) -> list[str]:
-        """Greedy decoding from the posterior mean of each sentence (the paper's Table 1).
-
-        `max_length` defaults to 10 tokens more than the longest sentence given."""
-        if max_length is None:
-            max_length = 10 + max((len(s.split()) if isinstance(s, str) else len(s) for s in sentences), default=0)
-        out: list[str] = []
-        for span, batch in self.chunks(sentences):
-            with torch.no_grad():
-                mu, _ = self.model.encode(batch.tokens, batch.lengths)
-            out.extend(self.decode(mu, max_length=max_length))
-        return out
-
-    def sample(self, n: int, max_length: int = 30, sample: bool = True, temperature: float = 1.0,
-               seed: int | None = None) -> list[str]:
-        """n sentences decoded from z ~ N(0, I); the same seed gives the same sentences."""
+    def _generator(self, seed: int | None) -> torch.Generator:
         generator = torch.Generator(device=self.device)
         if seed is None:
-            generator.seed()  # a fresh, non-deterministic seed
+            generator.seed()  # fresh, non-deterministic
         else:
             generator.manual_seed(seed)
+        return generator
+
+    def decode(
+        self, z: Tensor, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
+    ) -> list[str]:
+        """Sentences decoded from each row of z (n, latent).
+
+        `decoding` is a `Decoding` or a strategy name ("greedy", "sample", "top-k", "top-p",
+        "beam"); keyword options set its fields, e.g. `decode(z, "top-p", top_p=0.7, seed=1)`.
+        The same seed gives the same sentences."""
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if z.dim() != 2 or z.size(1) != self.latent_dim:
+            raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
+        decoding, generator = as_decoding(decoding, **options), self._generator(seed)
+        ids = [s for start in range(0, z.size(0), self.decode_batch_size)
+               for s in decode(self.model, z[start : start + self.decode_batch_size], decoding, generator)]
+        return [" ".join(self.vocab.decode(s)) for s in ids]
+
+    def sample(self, n: int, decoding: Decoding | str = "sample", seed: int | None = None, **options: Any) -> list[str]:
+        """n sentences decoded from z ~ N(0, I) (ancestral sampling unless told otherwise)."""
+        generator = self._generator(seed)
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return self.decode(z, max_length, sample, temperature, seed=None if seed is None else seed + 1)
+        return self.decode(z, decoding, seed=None if seed is None else seed + 1, **options)
+
+    def reconstruct(
+        self, sentences: Sentences, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
+    ) -> list[str]:
+        """Sentences decoded from the posterior mean of each input (greedy: the paper's Table 1).
+
+        `max_length` defaults to 10 tokens more than the longest sentence given."""
+        if "max_length" not in options and not isinstance(decoding, Decoding):
+            longest = max((len(s.split()) if isinstance(s, str) else len(s) for s in sentences), default=0)
+            options["max_length"] = 10 + longest
+        mu, _ = self.encode(sentences)
+        return self.decode(mu, decoding, seed, **options)
+
+    def interpolate(
+        self, start: str | None = None, end: str | None = None, steps: int = 8,
+        decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any,
+    ) -> Interpolation:
+        """Sentences along the straight line between two latent codes (the paper's Table 2).
+
+        `start` and `end` are sentences, encoded with their posterior mean, or None for a draw
+        from the prior; the same seed gives the same draws and the same sentences."""
+        generator = self._generator(seed)
+        prior = torch.randn(2, self.latent_dim, generator=generator, device=self.device)
+        ends = [self.encode([s])[0][0] if s is not None else prior[i] for i, s in enumerate((start, end))]
+        weights, z = interpolation_path(ends[0], ends[1], steps)
+        sentences = self.decode(z, decoding, seed=None if seed is None else seed + 1, **options)
+        return Interpolation(weights.cpu(), z.cpu(), sentences)
+
+
+def as_decoding(decoding: Decoding | str, **options: Any) -> Decoding:
+    """A `Decoding` from a strategy name or an existing one, with some fields replaced."""
+    if isinstance(decoding, Decoding):
+        return replace(decoding, **options) if options else decoding
+    return Decoding(decoding, **options)
+
+
+@dataclass
+class Interpolation:
+    """The latent path of an interpolation and what each point decodes to."""
+
+    weights: Tensor  # (steps,) s from 0 to 1
+    z: Tensor  # (steps, latent) (1 - s) z_start + s z_end
+    sentences: list[str]
 
 
 def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> TextVAE:

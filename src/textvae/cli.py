@@ -8,11 +8,14 @@ import sys
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from textvae.errors import TextVAEError
+
+if TYPE_CHECKING:
+    from textvae.generation import Decoding
 
 app = typer.Typer(
     help="Sentence VAEs with an explicitly controlled KL term (beta-C VAE, Prokhorov et al. 2019).",
@@ -154,6 +157,104 @@ def format_evaluation(result, iw_samples: int, au_threshold: float, repeats: int
     return "\n".join(lines)
 
 
+# Decoding options shared by sample, interpolate and reconstruct.
+KOption = Annotated[Optional[int], typer.Option(
+    "--k", help="top-k: tokens kept (default 15); with --decode sample, an extra filter.")]
+POption = Annotated[Optional[float], typer.Option(
+    "--p", help="top-p: probability mass kept (default 0.9); with --decode sample, an extra filter.")]
+TemperatureOption = Annotated[float, typer.Option(help="Sampling temperature (sample, top-k, top-p).")]
+BeamSizeOption = Annotated[int, typer.Option(help="Hypotheses kept by beam search.")]
+LengthPenaltyOption = Annotated[float, typer.Option(help="Beam search ranks by log p / length ** this.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the prior draws and the sampling.")]
+
+
+def _decoding(strategy: str, temperature: float, k: int | None, p: float | None, beam_size: int,
+              length_penalty: float, max_length: int | None) -> Decoding:
+    from textvae.generation import Decoding
+
+    options = {} if max_length is None else {"max_length": max_length}
+    return Decoding(strategy, temperature=temperature, top_k=k, top_p=p, beam_size=beam_size,
+                    length_penalty=length_penalty, **options)
+
+
+def _strategies(names: str) -> list[str]:
+    from textvae.generation import STRATEGIES
+
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in STRATEGIES]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"--decode takes a comma-separated list of {', '.join(STRATEGIES)}; got {names!r}")
+    return chosen
+
+
+class Strategy(str, Enum):
+    greedy = "greedy"
+    sample = "sample"
+    top_k = "top-k"
+    top_p = "top-p"
+    beam = "beam"
+
+
+@app.command()
+def sample(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
+    n: Annotated[int, typer.Option("-n", help="Sentences to draw.", min=1)] = 10,
+    decode: Annotated[Strategy, typer.Option(help="Decoding strategy.")] = Strategy.sample,
+    k: KOption = None,
+    p: POption = None,
+    temperature: TemperatureOption = 1.0,
+    beam_size: BeamSizeOption = 5,
+    length_penalty: LengthPenaltyOption = 1.0,
+    max_length: Annotated[int, typer.Option(help="Longest sentence, in tokens.")] = 30,
+    seed: SeedOption = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Write the sentences here instead of printing them.")] = None,
+    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Draw z from the prior and decode a sentence from each, one a line."""
+    from textvae.api import load
+
+    decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
+    sentences = load(run_dir, device=device, weights=weights).sample(n, decoding, seed=seed)
+    text = "".join(f"{s}\n" for s in sentences)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        log.info("%d sentences (%s) written to %s", n, decoding.describe(), out)
+
+
+@app.command()
+def interpolate(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
+    start: Annotated[Optional[str], typer.Option("--from", help="First sentence (default: a prior draw).")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last sentence (default: a prior draw).")] = None,
+    steps: Annotated[int, typer.Option(help="Points on the path, both ends included.", min=2)] = 8,
+    decode: Annotated[str, typer.Option(help="Comma-separated strategies, one block each.")] = "greedy,top-k,top-p",
+    k: KOption = None,
+    p: POption = None,
+    temperature: TemperatureOption = 1.0,
+    beam_size: BeamSizeOption = 5,
+    length_penalty: LengthPenaltyOption = 1.0,
+    max_length: Annotated[int, typer.Option(help="Longest sentence, in tokens.")] = 30,
+    seed: SeedOption = 0,
+    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Decode sentences along z = (1 - s) z_from + s z_to, s from 0 to 1 (the paper's Table 2)."""
+    from textvae.api import load
+
+    strategies = _strategies(decode)
+    vae = load(run_dir, device=device, weights=weights)
+    blocks = []
+    for strategy in strategies:
+        decoding = _decoding(strategy, temperature, k, p, beam_size, length_penalty, max_length)
+        path = vae.interpolate(start, end, steps, decoding, seed=seed)
+        lines = [f"{i}. {sentence}" for i, sentence in enumerate(path.sentences, 1)]
+        blocks.append("\n".join([f"# {decoding.describe()}", *lines]))
+    typer.echo("\n\n".join(blocks))
+
+
 @app.command()
 def reconstruct(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
@@ -161,12 +262,19 @@ def reconstruct(
     out: Annotated[Path, typer.Option(help="Writes 'source<TAB>reconstruction' a line.")],
     buckets: Annotated[str, typer.Option(help="Upper bounds of the source-length buckets.")] = "10,20,30",
     max_length: Annotated[Optional[int], typer.Option(help="Longest reconstruction; default: longest source + 10.")] = None,
+    decode: Annotated[Strategy, typer.Option(help="Decoding strategy (the paper's Table 1 uses greedy).")] = Strategy.greedy,
+    k: KOption = None,
+    p: POption = None,
+    temperature: TemperatureOption = 1.0,
+    beam_size: BeamSizeOption = 5,
+    length_penalty: LengthPenaltyOption = 1.0,
+    seed: SeedOption = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: Annotated[str, typer.Option(help="best or last.")] = "best",
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """Encode with the posterior mean, decode greedily, and score BLEU-2/4 and ROUGE-2/4 by length."""
+    """Encode with the posterior mean, decode (greedily by default), and score BLEU-2/4 and ROUGE-2/4 by length."""
     from textvae.api import load
     from textvae.data.corpus import read_sentences
     from textvae.evaluation.reconstruction import reconstruction_scores
@@ -178,7 +286,10 @@ def reconstruct(
     vae = load(run_dir, device=device, weights=weights)
     vae.batch_size = batch_size
     sources = [" ".join(tokens) for tokens in read_sentences(data)]
-    reconstructions = vae.reconstruct(sources, max_length=max_length)
+    if max_length is None:
+        max_length = 10 + max(len(s.split()) for s in sources)
+    decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
+    reconstructions = vae.reconstruct(sources, decoding, seed=seed)
     out.write_text("".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)), encoding="utf-8")
     rows = reconstruction_scores(sources, reconstructions, bounds)
     if as_json:

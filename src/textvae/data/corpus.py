@@ -86,8 +86,7 @@ def load_corpus(
     """Read and encode a corpus file, logging what was truncated or unknown."""
     corpus = encode_corpus(read_sentences(path), vocab, max_length)
     name = name or str(path)
-    log.info(
-        "%s: %d sentences, %d tokens (with <eos>), %d unknown, %d truncated to %s words",
-        name, len(corpus), corpus.num_tokens, corpus.unknown_tokens, corpus.truncated, max_length,
-    )
+    truncation = "" if max_length is None else f", {corpus.truncated} truncated to {max_length} words"
+    log.info("%s: %d sentences, %d tokens (with <eos>), %d unknown%s",
+             name, len(corpus), corpus.num_tokens, corpus.unknown_tokens, truncation)
     return corpus

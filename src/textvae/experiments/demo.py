@@ -45,7 +45,7 @@ def run_demo(
         f"(target C = {kl_target:g}), ELBO = {test.elbo:.2f}, perplexity {test.ppl_elbo:.2f}",
         "",
         "samples from the prior (z ~ N(0, I), greedy decoding):",
-        *(f"  {s}" for s in vae.sample(5, sample=False, seed=seed)),
+        *(f"  {s}" for s in vae.sample(5, "greedy", seed=seed)),
         "",
         "reconstructions (z = posterior mean, greedy):",
         *(f"  {a}\n    -> {b}" for a, b in zip(originals, vae.decode(mu))),

@@ -1,0 +1,228 @@
+"""Decoding sentences from latent codes, batched, for every decoder kind.
+
+Two loops cover every strategy:
+- `sample_tokens`: one token per step for each row, the argmax (greedy) or a draw from the
+  softmax of the processed scores (sampling, top-k, top-p). Finished rows leave the batch.
+- `beam_search`: the `beam_size` best partial sentences per row, ranked by summed log-probability;
+  finished ones are compared after length normalisation.
+Both stop a row at its first `<eos>` or after `max_length` tokens, and return token ids
+without `<eos>`. `Decoding` names a strategy and its settings; `decode` runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor
+
+from textvae.errors import ConfigError
+from textvae.generation.processors import LogitsProcessor, Temperature, TopK, TopP
+from textvae.models.vae import SentenceVAE
+
+STRATEGIES = ("greedy", "sample", "top-k", "top-p", "beam")
+DEFAULT_TOP_K = 15
+DEFAULT_TOP_P = 0.9
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """A decoding strategy and its settings.
+
+    - greedy: the most likely token at each step.
+    - sample: a draw from softmax(scores / temperature), filtered by top_k and then top_p when set.
+    - top-k / top-p: sampling with only that filter (k defaults to 15, p to 0.9).
+    - beam: beam search with `beam_size` hypotheses, ranked at the end by
+      log p / length ** length_penalty (length counts `<eos>`).
+    """
+
+    strategy: str = "greedy"
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    beam_size: int = 5
+    length_penalty: float = 1.0
+    max_length: int = 30
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown decoding strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if self.max_length < 1:
+            raise ConfigError(f"max_length must be at least 1, got {self.max_length}")
+        if self.beam_size < 1:
+            raise ConfigError(f"beam_size must be at least 1, got {self.beam_size}")
+        self.processors()  # validates temperature, k and p
+
+    @property
+    def samples(self) -> bool:
+        return self.strategy in ("sample", "top-k", "top-p")
+
+    def processors(self) -> list[LogitsProcessor]:
+        """The filters applied to the scores before a draw, in order."""
+        if not self.samples:
+            return []
+        top_k = self.top_k if self.strategy != "top-p" else None
+        top_p = self.top_p if self.strategy != "top-k" else None
+        if self.strategy == "top-k" and top_k is None:
+            top_k = DEFAULT_TOP_K
+        if self.strategy == "top-p" and top_p is None:
+            top_p = DEFAULT_TOP_P
+        chain: list[LogitsProcessor] = [Temperature(self.temperature)]
+        if top_k is not None:
+            chain.append(TopK(top_k))
+        if top_p is not None:
+            chain.append(TopP(top_p))
+        return chain
+
+    def describe(self) -> str:
+        """A short label, e.g. "top-p (p=0.9)"."""
+        if self.strategy == "beam":
+            return f"beam (size {self.beam_size}, length penalty {self.length_penalty:g})"
+        details = []
+        for process in self.processors():
+            if isinstance(process, Temperature) and process.temperature != 1.0:
+                details.append(f"T={process.temperature:g}")
+            elif isinstance(process, TopK):
+                details.append(f"k={process.k}")
+            elif isinstance(process, TopP):
+                details.append(f"p={process.p:g}")
+        return self.strategy + (f" ({', '.join(details)})" if details else "")
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@contextmanager
+def _eval_mode(model: SentenceVAE) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _next_scores(model: SentenceVAE, previous: Tensor, z: Tensor, state: object) -> tuple[Tensor, object]:
+    """Scores over the vocabulary for the token after `previous` (batch,), and the new state."""
+    features, state = model.decoder(model.decoder_inputs(previous.unsqueeze(1), z), state)
+    return model.to_vocab(features[:, -1]).float(), state
+
+
+def draw(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One token per row from softmax(scores), by inverting the cumulative distribution.
+
+    Equivalent to `torch.multinomial(softmax(scores), 1)` but many times faster over a large
+    vocabulary on CPU. A token of probability 0 is never drawn: u lies in (0, 1], and a
+    left-sided search never stops on a flat stretch of the cumulative sum."""
+    cumulative = torch.softmax(scores, dim=-1).cumsum(dim=-1)
+    u = 1.0 - torch.rand((scores.size(0), 1), generator=generator, device=scores.device)
+    chosen = torch.searchsorted(cumulative, u * cumulative[:, -1:])
+    return chosen.squeeze(1).clamp_(max=scores.size(-1) - 1)
+
+
+@torch.no_grad()
+def sample_tokens(
+    model: SentenceVAE,
+    z: Tensor,
+    max_length: int = 30,
+    sample: bool = False,
+    processors: Sequence[LogitsProcessor] = (),
+    generator: torch.Generator | None = None,
+) -> list[list[int]]:
+    """Token ids for each row of z: the argmax, or a draw after `processors`, at every step.
+
+    Finished sentences leave the batch, so the loop costs what the longest sentence needs.
+    """
+    batch = z.size(0)
+    outputs: list[list[int]] = [[] for _ in range(batch)]
+    rows = torch.arange(batch, device=z.device)  # which sentences are still being decoded
+    previous = torch.full((batch,), model.eos_id, dtype=torch.long, device=z.device)
+    state = None
+    with _eval_mode(model):
+        for _ in range(max_length):
+            scores, state = _next_scores(model, previous, z, state)
+            for process in processors:
+                scores = process(scores)
+            if sample:
+                chosen = draw(scores, generator)
+            else:
+                chosen = scores.argmax(dim=-1)
+            for row, token in zip(rows.tolist(), chosen.tolist()):
+                if token != model.eos_id:
+                    outputs[row].append(token)
+            going = (chosen != model.eos_id).nonzero().squeeze(1)
+            if going.numel() == 0:
+                break
+            if going.numel() < rows.numel():
+                rows, z, chosen = rows[going], z[going], chosen[going]
+                state = model.decoder.reorder_state(state, going)
+            previous = chosen
+    return outputs
+
+
+@torch.no_grad()
+def beam_search(
+    model: SentenceVAE, z: Tensor, beam_size: int = 5, max_length: int = 30, length_penalty: float = 1.0
+) -> list[list[int]]:
+    """The best hypothesis of a beam search for each row of z.
+
+    Each step extends every live hypothesis by every token and keeps, per sentence, the
+    `beam_size` best candidates that do not end there; candidates that end with `<eos>` among the
+    `beam_size` best are set aside as finished, scored log p / length ** length_penalty (length
+    counts `<eos>`). A sentence's search stops once its best finished score is at least the best
+    live hypothesis's score if it ended now (exact for length_penalty 0, where scores only fall);
+    at `max_length` the live hypotheses count as finished. Beam size 1 is greedy decoding.
+    """
+    batch, width, eos = z.size(0), beam_size, model.eos_id
+    device = z.device
+    z = z.repeat_interleave(width, dim=0)  # a sentence's beams sit in adjacent rows
+    first_row = torch.arange(batch, device=device).unsqueeze(1) * width
+    scores = torch.full((batch, width), float("-inf"), device=device)  # summed log p of live hypotheses
+    scores[:, 0] = 0.0  # one live hypothesis at the start, so the first step has no duplicates
+    hypotheses = torch.empty((batch * width, 0), dtype=torch.long, device=device)
+    previous = torch.full((batch * width,), eos, dtype=torch.long, device=device)
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(batch)]
+    best_finished = torch.full((batch,), float("-inf"), device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    state = None
+    with _eval_mode(model):
+        for step in range(max_length):
+            length_norm = (step + 1) ** length_penalty
+            logits, state = _next_scores(model, previous, z, state)
+            log_probs = torch.log_softmax(logits, dim=-1)
+            vocab = log_probs.size(-1)
+            candidates = (scores.unsqueeze(-1) + log_probs.view(batch, width, vocab)).view(batch, -1)
+            top_scores, top_index = candidates.topk(min(2 * width, candidates.size(1)), dim=-1)
+            source_beam, token = top_index // vocab, top_index % vocab
+            ends = (token == eos) & top_scores.isfinite() & ~done.unsqueeze(1)
+            ends[:, width:] = False
+            for sentence, rank in ends.nonzero().tolist():
+                row = int(first_row[sentence, 0] + source_beam[sentence, rank])
+                normalised = float(top_scores[sentence, rank]) / length_norm
+                finished[sentence].append((normalised, hypotheses[row].tolist()))
+                best_finished[sentence] = max(float(best_finished[sentence]), normalised)
+            keep = top_scores.masked_fill(token == eos, float("-inf")).topk(width, dim=-1).indices
+            scores = top_scores.gather(1, keep).masked_fill(token.gather(1, keep) == eos, float("-inf"))
+            done |= best_finished >= scores.max(dim=1).values / length_norm
+            if bool(done.all()):
+                break
+            rows = (first_row + source_beam.gather(1, keep)).view(-1)
+            previous = token.gather(1, keep).view(-1)
+            hypotheses = torch.cat([hypotheses[rows], previous.unsqueeze(1)], dim=1)
+            state = model.decoder.reorder_state(state, rows)
+        else:
+            for sentence, beam in (scores.isfinite() & ~done.unsqueeze(1)).nonzero().tolist():
+                normalised = float(scores[sentence, beam]) / max_length**length_penalty
+                finished[sentence].append((normalised, hypotheses[sentence * width + beam].tolist()))
+    return [max(f, key=lambda scored: scored[0])[1] if f else [] for f in finished]
+
+
+def decode(
+    model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None
+) -> list[list[int]]:
+    """Token ids (without `<eos>`) decoded from each row of z with a strategy."""
+    if decoding.strategy == "beam":
+        return beam_search(model, z, decoding.beam_size, decoding.max_length, decoding.length_penalty)
+    return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator)
