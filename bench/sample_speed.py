@@ -4,23 +4,29 @@ A paper-size LSTM-LSTM (256/512/64) with the vocabulary of ../shared/docs/PERF.m
 4,519 most frequent words of the first 20,000 Yelp training sentences), trained for a few hundred
 steps on those sentences so that its sentences end where a language model's would, or loaded
 from a run directory with --run. Then 10,000 codes z ~ N(0, I) are decoded with top-p 0.9:
-- batched: `textvae.generation.decode` over batches of --batch-size codes;
-- one at a time: the same decoding called on one code after another, as the original code did.
-Both use the same model, codes and decoding; the ratio of their times is the speed-up.
+- original-style loop: one sentence at a time, as the original code decoded, with the standard
+  2019 recipe per step (nucleus by torch.sort and a cumulative softmax, torch.multinomial,
+  .item()), fp32, on 1,000 of the codes per round;
+- textvae one at a time: the library's `decode` called on one code after another (its faster
+  per-step pieces, none of the batching), fp32, the same 1,000 codes;
+- textvae batched: `decode` over batches of --batch-size codes, fp32 and bf16 autocast.
+All use the same model, codes and top-p; speed-ups are ratios of sentences per second.
 
-    python bench/sample_speed.py                        # 10,000 sentences each way (a few minutes on 2 cores)
-    python bench/sample_speed.py --loop-sentences 1000  # time the slow loop on the first 1,000 codes only
+    python bench/sample_speed.py                  # 3 rounds: 1,000 codes one at a time, 10,000 batched
+    python bench/sample_speed.py --run runs/yelp  # decode with a trained run instead
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from textvae.api import load
 from textvae.data import Vocabulary, encode_corpus, read_sentences
@@ -45,6 +51,29 @@ def quickly_trained(sentences: list[list[str]], max_vocab: int, steps: int) -> S
     return model.eval()
 
 
+@torch.inference_mode()
+def original_style_sample(model: SentenceVAE, z: Tensor, p: float, max_length: int,
+                          generator: torch.Generator) -> list[int]:
+    """One sentence, the way 2019 code sampled: a step at a time, the nucleus found with
+    torch.sort and a cumulative softmax, the token drawn with torch.multinomial and read with
+    .item(). A deliberately separate baseline, not the library's loop."""
+    state, previous, out = None, model.eos_id, []
+    for _ in range(max_length):
+        features, state = model.decoder(model.decoder_inputs(torch.tensor([[previous]]), z.view(1, -1)), state)
+        logits = model.to_vocab(features[0, -1])
+        sorted_logits, order = torch.sort(logits, descending=True)
+        cumulative = torch.cumsum(torch.softmax(sorted_logits, dim=-1), dim=-1)
+        remove = cumulative > p
+        remove[1:] = remove[:-1].clone()  # keep the token that crosses p
+        remove[0] = False
+        logits[order[remove]] = float("-inf")
+        previous = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).item())
+        if previous == model.eos_id:
+            break
+        out.append(previous)
+    return out
+
+
 def timed(fn):
     start = time.perf_counter()
     result = fn()
@@ -58,8 +87,9 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=300)
     parser.add_argument("--max-vocab", type=int, default=4519)
     parser.add_argument("--sentences", type=int, default=10_000)
-    parser.add_argument("--loop-sentences", type=int, help="codes decoded one at a time (default: all)")
-    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--loop-sentences", type=int, default=1000, help="codes decoded one at a time per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--p", type=float, default=0.9)
     parser.add_argument("--max-length", type=int, default=30)
     args = parser.parse_args()
@@ -72,29 +102,47 @@ def main() -> None:
         print(f"trained {args.train_steps} steps in {seconds:.0f} s", flush=True)
     decoding = Decoding("top-p", top_p=args.p, max_length=args.max_length)
     z = torch.randn(args.sentences, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    loop_n = args.loop_sentences or args.sentences
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
           f"vocabulary {model.config.vocab_size}; {decoding.describe()}, at most {args.max_length} tokens", flush=True)
 
-    def batched() -> list[list[int]]:
+    def batched(precision: str) -> list[list[int]]:
         generator = torch.Generator().manual_seed(1)
         return [s for i in range(0, len(z), args.batch_size)
-                for s in decode(model, z[i : i + args.batch_size], decoding, generator)]
+                for s in decode(model, z[i : i + args.batch_size], decoding, generator, precision)]
 
-    def one_at_a_time() -> list[list[int]]:
+    def one_at_a_time(first: int) -> list[list[int]]:
         generator = torch.Generator().manual_seed(1)
-        return [decode(model, z[i : i + 1], decoding, generator)[0] for i in range(loop_n)]
+        return [decode(model, z[i : i + 1], decoding, generator)[0] for i in range(first, first + args.loop_sentences)]
 
+    def original_style(first: int) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(1)
+        return [original_style_sample(model, z[i], args.p, args.max_length, generator)
+                for i in range(first, first + args.loop_sentences)]
+
+    # This machine's speed drifts (shared memory bandwidth), so the ways are interleaved in rounds
+    # and the medians compared.
+    rates: dict[str, list[float]] = {"original-style loop, fp32": [], "textvae one at a time, fp32": [],
+                                     "textvae batched, fp32": [], "textvae batched, bf16": []}
+    words: dict[str, float] = {}
     with torch.inference_mode():
-        batch_out, batch_s = timed(batched)
-        loop_out, loop_s = timed(one_at_a_time)
-    batch_rate, loop_rate = len(batch_out) / batch_s, len(loop_out) / loop_s
-    mean = lambda outs: sum(map(len, outs)) / len(outs)  # noqa: E731
-    print(f"batched ({args.batch_size} a batch): {len(batch_out)} sentences in {batch_s:.1f} s, "
-          f"{batch_rate:.0f} sentences/s, {mean(batch_out):.1f} words each")
-    print(f"one at a time: {len(loop_out)} sentences in {loop_s:.1f} s, {loop_rate:.1f} sentences/s, "
-          f"{mean(loop_out):.1f} words each")
-    print(f"speed-up: {batch_rate / loop_rate:.1f}x")
+        for round_ in range(args.rounds):
+            first = round_ * args.loop_sentences % max(1, args.sentences - args.loop_sentences)
+            for name, run in (("original-style loop, fp32", lambda: original_style(first)),
+                              ("textvae one at a time, fp32", lambda: one_at_a_time(first)),
+                              ("textvae batched, fp32", lambda: batched("fp32")),
+                              ("textvae batched, bf16", lambda: batched("bf16"))):
+                out, seconds = timed(run)
+                rates[name].append(len(out) / seconds)
+                words[name] = sum(map(len, out)) / len(out)
+                print(f"round {round_ + 1}, {name}: {len(out)} sentences in {seconds:.1f} s, "
+                      f"{len(out) / seconds:.1f} sentences/s", flush=True)
+    original = statistics.median(rates["original-style loop, fp32"])
+    ours = statistics.median(rates["textvae one at a time, fp32"])
+    print(f"\n| way | sentences/s (median of {args.rounds}) | words a sentence | vs original-style loop | "
+          f"vs textvae one at a time |\n|---|---|---|---|---|")
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        print(f"| {name} | {rate:,.1f} | {words[name]:.1f} | {rate / original:.1f}x | {rate / ours:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -390,3 +390,14 @@ def test_python_api(run_dir):
     assert len(vae.reconstruct(sentences, "beam", beam_size=3)) == 3
     with pytest.raises(ValueError, match="shape"):
         vae.decode(torch.zeros(2, 7))
+
+
+def test_bf16_decoding_runs_every_strategy_and_mostly_agrees_with_fp32():
+    model, z = make_model("lstm-lstm"), latent_codes(32)
+    for strategy in ("greedy", "top-p", "beam"):
+        outputs = decode(model, z, Decoding(strategy, max_length=MAX_LENGTH), torch.Generator().manual_seed(0), "bf16")
+        assert len(outputs) == 32 and all(EOS not in o and len(o) <= MAX_LENGTH for o in outputs)
+    bf16 = decode(model, z, Decoding("greedy", max_length=MAX_LENGTH), precision="bf16")
+    assert sum(a == b for a, b in zip(bf16, greedy_ids(model, z))) >= 24
+    with pytest.raises(ConfigError, match="precision"):
+        decode(model, z, precision="fp16")

@@ -17,7 +17,7 @@ from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
-from textvae.generation import Decoding, decode, interpolation_path
+from textvae.generation import PRECISIONS, Decoding, decode, interpolation_path
 from textvae.models.vae import SentenceVAE
 from textvae.serialization import load_weights
 from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
@@ -31,12 +31,16 @@ class TextVAE:
     Sentences are strings (split on whitespace) or lists of tokens; `<eos>` is added.
     """
 
-    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None, batch_size: int = 256):
+    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None, batch_size: int = 256,
+                 precision: str = "fp32"):
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be fp32 or bf16, got {precision!r}")
+        self.precision = precision  # of decoding: fp32, or bf16 autocast
         self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
-        self.decode_batch_size = 2048  # latent codes decoded together
+        self.decode_batch_size = 1024  # latent codes decoded together (larger batches gain nothing on CPU)
 
     @property
     def device(self) -> torch.device:
@@ -97,7 +101,8 @@ class TextVAE:
             raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
         decoding, generator = as_decoding(decoding, **options), self._generator(seed)
         ids = [s for start in range(0, z.size(0), self.decode_batch_size)
-               for s in decode(self.model, z[start : start + self.decode_batch_size], decoding, generator)]
+               for s in decode(self.model, z[start : start + self.decode_batch_size], decoding, generator,
+                               self.precision)]
         return [" ".join(self.vocab.decode(s)) for s in ids]
 
     def sample(self, n: int, decoding: Decoding | str = "sample", seed: int | None = None, **options: Any) -> list[str]:
@@ -150,8 +155,9 @@ class Interpolation:
     sentences: list[str]
 
 
-def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> TextVAE:
-    """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`."""
+def load(run_dir: Path | str, device: str = "cpu", weights: str = "best", precision: str = "fp32") -> TextVAE:
+    """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`; `precision="bf16"`
+    decodes under bfloat16 autocast."""
     run_dir = Path(run_dir)
     if weights not in ("best", "last"):
         raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
@@ -162,7 +168,7 @@ def load(run_dir: Path | str, device: str = "cpu", weights: str = "best") -> Tex
     vocab = Vocabulary.load(run_dir / VOCAB_FILE)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     load_weights(model, run_dir / file)
-    return TextVAE(model.to(resolve_device(device)), vocab, config)
+    return TextVAE(model.to(resolve_device(device)), vocab, config, precision=precision)
 
 
 def evaluate(

@@ -219,10 +219,20 @@ def beam_search(
     return [max(f, key=lambda scored: scored[0])[1] if f else [] for f in finished]
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 def decode(
-    model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None
+    model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None,
+    precision: str = "fp32",
 ) -> list[list[int]]:
-    """Token ids (without `<eos>`) decoded from each row of z with a strategy."""
-    if decoding.strategy == "beam":
-        return beam_search(model, z, decoding.beam_size, decoding.max_length, decoding.length_penalty)
-    return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator)
+    """Token ids (without `<eos>`) decoded from each row of z with a strategy.
+
+    `precision="bf16"` runs the decoder under bfloat16 autocast (about twice the matmul speed on
+    CPUs with AVX-512 bf16 and on recent GPUs); scores are processed in float32 either way."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision must be fp32 or bf16, got {precision!r}")
+    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if decoding.strategy == "beam":
+            return beam_search(model, z, decoding.beam_size, decoding.max_length, decoding.length_penalty)
+        return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator)

@@ -65,18 +65,19 @@ class TopP:
 
     def __call__(self, scores: Tensor) -> Tensor:
         probs = torch.softmax(scores.float(), dim=-1)
-        sorted_probs = sort_descending(probs)
-        mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs
-        size = (mass_before < self.p).sum(dim=-1, keepdim=True).clamp(min=1)  # of the nucleus
-        smallest_kept = sorted_probs.gather(-1, size - 1)
-        return scores.masked_fill(probs < smallest_kept, float("-inf"))
+        ascending = sort_ascending(probs)
+        cumulative = ascending.cumsum(dim=-1)
+        # a token is in the nucleus when the tokens more likely than it hold less than p
+        size = (cumulative > cumulative[:, -1:] - self.p).sum(dim=-1, keepdim=True).clamp(min=1)
+        smallest_kept = ascending.gather(-1, ascending.size(-1) - size)
+        return scores.where(probs >= smallest_kept, float("-inf"))
 
 
-def sort_descending(values: Tensor) -> Tensor:
-    """Each row's values sorted from largest to smallest.
+def sort_ascending(values: Tensor) -> Tensor:
+    """Each row's values sorted from smallest to largest.
 
     On CPU, numpy's vectorised sort is about 20x faster than torch.sort over a vocabulary
-    (measured on AVX-512), and top-p sorts every row at every step."""
+    (measured with AVX-512), and top-p sorts every row at every step."""
     if values.device.type != "cpu":
-        return values.sort(dim=-1, descending=True).values
-    return torch.from_numpy(np.sort(values.numpy(), axis=-1)).flip(-1)
+        return values.sort(dim=-1).values
+    return torch.from_numpy(np.sort(values.numpy(), axis=-1))
