@@ -10,7 +10,9 @@ from a run directory with --run. Then 10,000 codes z ~ N(0, I) are decoded with 
 - textvae one at a time: the library's `decode` called on one code after another (its faster
   per-step pieces, none of the batching), fp32, the same 1,000 codes;
 - textvae batched: `decode` over batches of --batch-size codes, fp32 and bf16 autocast.
-All use the same model, codes and top-p; speed-ups are ratios of sentences per second.
+All use the same model, codes and top-p; speed-ups are ratios of sentences per second. The
+process keeps freed memory as the `textvae` program does (`textvae.runtime.keep_freed_memory`;
+--default-allocator turns that off).
 
     python bench/sample_speed.py                  # 3 rounds: 1,000 codes one at a time, 10,000 batched
     python bench/sample_speed.py --run runs/yelp  # decode with a trained run instead
@@ -32,6 +34,7 @@ from textvae.api import load
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.generation import Decoding, decode
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
+from textvae.runtime import keep_freed_memory
 from textvae.training import DataConfig, RunConfig, Trainer, TrainConfig
 
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp" / "train.txt"
@@ -92,8 +95,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--p", type=float, default=0.9)
     parser.add_argument("--max-length", type=int, default=30)
+    parser.add_argument("--default-allocator", action="store_true",
+                        help="skip the allocator setting that the textvae program applies")
     args = parser.parse_args()
 
+    allocator = "glibc defaults" if args.default_allocator or not keep_freed_memory() else "as the textvae program"
     if args.run:
         model = load(args.run, weights="last").model
     else:
@@ -103,7 +109,8 @@ def main() -> None:
     decoding = Decoding("top-p", top_p=args.p, max_length=args.max_length)
     z = torch.randn(args.sentences, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
-          f"vocabulary {model.config.vocab_size}; {decoding.describe()}, at most {args.max_length} tokens", flush=True)
+          f"vocabulary {model.config.vocab_size}; {decoding.describe()}, at most {args.max_length} tokens; "
+          f"allocator: {allocator}", flush=True)
 
     def batched(precision: str) -> list[list[int]]:
         generator = torch.Generator().manual_seed(1)

@@ -401,3 +401,15 @@ def test_bf16_decoding_runs_every_strategy_and_mostly_agrees_with_fp32():
     assert sum(a == b for a, b in zip(bf16, greedy_ids(model, z))) >= 24
     with pytest.raises(ConfigError, match="precision"):
         decode(model, z, precision="fp16")
+
+
+def test_the_program_keeps_freed_memory_where_glibc_allows(monkeypatch):
+    import platform
+    import sys
+
+    from textvae.runtime import keep_freed_memory
+
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert keep_freed_memory() is True
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert keep_freed_memory() is False

@@ -340,6 +340,9 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> None:
+    from textvae.runtime import keep_freed_memory
+
+    keep_freed_memory()
     try:
         app(args=argv)
     except TextVAEError as err:
