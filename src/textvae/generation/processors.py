@@ -90,4 +90,4 @@ def sort_ascending(values: Tensor) -> Tensor:
     (measured with AVX-512), and top-p sorts every row at every step."""
     if values.device.type != "cpu":
         return values.sort(dim=-1).values
-    return torch.from_numpy(np.sort(values.numpy(), axis=-1))
+    return torch.from_numpy(np.sort(values.detach().numpy(), axis=-1))
