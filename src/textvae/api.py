@@ -17,8 +17,9 @@ from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
-from textvae.generation import PRECISIONS, Decoding, decode, interpolation_path
+from textvae.generation import Decoding, decode, interpolation_path
 from textvae.models.vae import SentenceVAE
+from textvae.precision import check_precision
 from textvae.serialization import load_weights
 from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
 
@@ -36,9 +37,7 @@ class TextVAE:
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be fp32 or bf16, got {precision!r}")
-        self.precision = precision  # of decoding: fp32, or bf16 autocast
+        self.precision = check_precision(precision)  # of decoding: fp32, or bf16 autocast
         self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
         self.decode_batch_size = 1024  # latent codes decoded together (larger batches gain nothing on CPU)
 

@@ -26,6 +26,10 @@ app = typer.Typer(
 log = logging.getLogger("textvae")
 
 
+DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
+WeightsOption = Annotated[str, typer.Option(help="best or last.")]
+
+
 class Preset(str, Enum):
     paper = "paper"
     small = "small"
@@ -59,7 +63,7 @@ def train(
     batch_size: Annotated[int, typer.Option()] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.00075,
     seed: Annotated[int, typer.Option()] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[Precision, typer.Option(help="bf16 runs the model under autocast.")] = Precision.fp32,
     vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file; default: built from --train.")] = None,
     min_count: Annotated[int, typer.Option(help="Keep words seen this often in --train.")] = 1,
@@ -111,11 +115,11 @@ def evaluate(
     au_threshold: Annotated[float, typer.Option(help="A dimension is active above this variance.")] = 0.01,
     repeats: Annotated[int, typer.Option(help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
+    weights: WeightsOption = "best",
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
     iw_batch_tokens: Annotated[int, typer.Option(help="Decoder tokens per importance-sampling pass (memory).")] = 8192,
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOption = "auto",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Distortion, rate, ELBO, IW-NLL, perplexities, MI, active units, LogDetCov and ||mu||^2."""
@@ -166,6 +170,7 @@ TemperatureOption = Annotated[float, typer.Option(help="Sampling temperature (sa
 BeamSizeOption = Annotated[int, typer.Option(help="Hypotheses kept by beam search.")]
 LengthPenaltyOption = Annotated[float, typer.Option(help="Beam search ranks by log p / length ** this.")]
 SeedOption = Annotated[int, typer.Option(help="Seed of the prior draws and the sampling.")]
+MaxLengthOption = Annotated[int, typer.Option(help="Longest sentence, in tokens.")]
 DecodePrecisionOption = Annotated[Precision, typer.Option(help="bf16 decodes under autocast (faster on AVX-512 bf16).")]
 
 
@@ -206,12 +211,12 @@ def sample(
     temperature: TemperatureOption = 1.0,
     beam_size: BeamSizeOption = 5,
     length_penalty: LengthPenaltyOption = 1.0,
-    max_length: Annotated[int, typer.Option(help="Longest sentence, in tokens.")] = 30,
+    max_length: MaxLengthOption = 30,
     seed: SeedOption = 0,
     precision: DecodePrecisionOption = Precision.fp32,
     out: Annotated[Optional[Path], typer.Option(help="Write the sentences here instead of printing them.")] = None,
-    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    weights: WeightsOption = "best",
+    device: DeviceOption = "auto",
 ) -> None:
     """Draw z from the prior and decode a sentence from each, one a line."""
     from textvae.api import load
@@ -238,11 +243,11 @@ def interpolate(
     temperature: TemperatureOption = 1.0,
     beam_size: BeamSizeOption = 5,
     length_penalty: LengthPenaltyOption = 1.0,
-    max_length: Annotated[int, typer.Option(help="Longest sentence, in tokens.")] = 30,
+    max_length: MaxLengthOption = 30,
     seed: SeedOption = 0,
     precision: DecodePrecisionOption = Precision.fp32,
-    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    weights: WeightsOption = "best",
+    device: DeviceOption = "auto",
 ) -> None:
     """Decode sentences along z = (1 - s) z_from + s z_to, s from 0 to 1 (the paper's Table 2)."""
     from textvae.api import load
@@ -274,9 +279,9 @@ def reconstruct(
     seed: SeedOption = 0,
     precision: DecodePrecisionOption = Precision.fp32,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    weights: Annotated[str, typer.Option(help="best or last.")] = "best",
+    weights: WeightsOption = "best",
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOption = "auto",
 ) -> None:
     """Encode with the posterior mean, decode (greedily by default), and score BLEU-2/4 and ROUGE-2/4 by length."""
     from textvae.api import load

@@ -32,6 +32,7 @@ from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models.config import ModelConfig
 from textvae.models.vae import SentenceVAE
 from textvae.objectives import Objective, build_objective
+from textvae.precision import autocast, check_precision
 from textvae.serialization import (
     load_checkpoint, optimizer_state_from_checkpoint, read_json, save_checkpoint, save_weights, write_atomic,
     write_json,
@@ -79,8 +80,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {value}")
         if self.batch_size < 1 or self.checkpoint_every < 1 or self.lr <= 0:
             raise ConfigError("batch_size, checkpoint_every and lr must be positive")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        check_precision(self.precision)
         build_objective(self.objective, self.kl_target, self.beta, 0)  # validates the name
 
     def total_steps(self, steps_per_epoch: int) -> int:
@@ -223,8 +223,7 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimizer step on one batch; returns the objective's statistics."""
-        bf16 = self.config.training.precision == "bf16"
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with autocast(self.device, self.config.training.precision):
             out = self.model(batch.tokens, batch.lengths)
         result = self.objective(out.distortion.float(), out.kl.float(), self.step)
         self.optimizer.zero_grad(set_to_none=True)

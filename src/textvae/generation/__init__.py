@@ -6,12 +6,12 @@ import torch
 from torch import Tensor
 
 from textvae.generation.decoding import (
-    DEFAULT_TOP_K, DEFAULT_TOP_P, PRECISIONS, STRATEGIES, Decoding, beam_search, decode, draw, sample_tokens,
+    DEFAULT_TOP_K, DEFAULT_TOP_P, STRATEGIES, Decoding, beam_search, decode, draw, sample_tokens,
 )
 from textvae.generation.processors import LogitsProcessor, Temperature, TopK, TopP
 
 __all__ = [
-    "DEFAULT_TOP_K", "DEFAULT_TOP_P", "PRECISIONS", "STRATEGIES", "Decoding", "LogitsProcessor", "Temperature", "TopK", "TopP",
+    "DEFAULT_TOP_K", "DEFAULT_TOP_P", "STRATEGIES", "Decoding", "LogitsProcessor", "Temperature", "TopK", "TopP",
     "beam_search", "decode", "draw", "interpolation_path", "sample_tokens",
 ]
 

@@ -21,6 +21,7 @@ from torch import Tensor
 from textvae.errors import ConfigError
 from textvae.generation.processors import LogitsProcessor, Temperature, TopK, TopP
 from textvae.models.vae import SentenceVAE
+from textvae.precision import autocast
 
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "beam")
 DEFAULT_TOP_K = 15
@@ -219,9 +220,6 @@ def beam_search(
     return [max(f, key=lambda scored: scored[0])[1] if f else [] for f in finished]
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 def decode(
     model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None,
     precision: str = "fp32",
@@ -230,9 +228,7 @@ def decode(
 
     `precision="bf16"` runs the decoder under bfloat16 autocast (about twice the matmul speed on
     CPUs with AVX-512 bf16 and on recent GPUs); scores are processed in float32 either way."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision must be fp32 or bf16, got {precision!r}")
-    with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+    with autocast(z.device, precision):
         if decoding.strategy == "beam":
             return beam_search(model, z, decoding.beam_size, decoding.max_length, decoding.length_penalty)
         return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator)
