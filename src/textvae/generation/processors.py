@@ -66,10 +66,11 @@ class TopP:
     def __call__(self, scores: Tensor) -> Tensor:
         probs = torch.softmax(scores.float(), dim=-1)
         ascending = sort_ascending(probs)
-        cumulative = ascending.cumsum(dim=-1)
-        # a token is in the nucleus when the tokens more likely than it hold less than p
-        size = (cumulative > cumulative[:, -1:] - self.p).sum(dim=-1, keepdim=True).clamp(min=1)
-        smallest_kept = ascending.gather(-1, ascending.size(-1) - size)
+        cumulative = ascending.cumsum(dim=-1)  # non-decreasing, so it can be searched
+        # a token is in the nucleus when the tokens more likely than it hold less than p, i.e.
+        # from the first position whose cumulative sum exceeds total - p (the last at the least)
+        first_kept = torch.searchsorted(cumulative, cumulative[:, -1:] - self.p, right=True)
+        smallest_kept = ascending.gather(-1, first_kept.clamp_(max=ascending.size(-1) - 1))
         return keep_only(scores, probs >= smallest_kept)
 
 
