@@ -344,6 +344,77 @@ def demo(
     typer.echo(report)
 
 
+class ExperimentPreset(str, Enum):
+    paper = "paper"
+    cpu_small = "cpu-small"
+
+
+class ExperimentName(str, Enum):
+    figure1 = "figure1"
+    table1 = "table1"
+    table2 = "table2"
+
+
+@app.command()
+def experiment(
+    name: Annotated[ExperimentName, typer.Argument(
+        help="figure1: D, R, LogDetCov, ||mu||^2 and AU against C for each model (results.json/.csv, figure1.png, "
+             "report.md); table1: measurements and greedy-reconstruction BLEU/ROUGE by length (table1.md); "
+             "table2: interpolations with greedy, top-k 15 and top-p 0.9 (table2.md).")],
+    train: Annotated[Path, typer.Option(help="Training corpus, one sentence a line.")],
+    valid: Annotated[Path, typer.Option(help="Validation corpus (picks each run's best weights).")],
+    test: Annotated[Path, typer.Option(help="Test corpus: every measurement is taken on it.")],
+    out: Annotated[Path, typer.Option(
+        help="Experiment directory: runs/ (one per model and C) and the results. Re-running resumes it; "
+             "figure1, table1 and table2 can share one and reuse each other's runs.")],
+    preset: Annotated[ExperimentPreset, typer.Option(
+        help="paper: the paper's sizes and optimiser (for a GPU); cpu-small: the Yelp Figure 1 sweep in about an "
+             "hour on 2 CPU cores.")] = ExperimentPreset.cpu_small,
+    models: Annotated[Optional[str], typer.Option(
+        help="Comma-separated models; default: all three for figure1, lstm-lstm for the tables.")] = None,
+    kl_targets: Annotated[Optional[str], typer.Option(
+        "--C", help="Comma-separated target rates; default: 3,5,10,15,30,60,100 for figure1, 3,15,100 for the "
+                    "tables.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per run (overrides the preset).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Steps per run (overrides the preset).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every run.")] = 0,
+    jobs: Annotated[int, typer.Option(
+        help="Runs trained at once, in separate processes (one GPU each where several are visible).", min=1)] = 1,
+    device: DeviceOption = "auto",
+    precision: Annotated[Precision, typer.Option(help="bf16 trains and evaluates under autocast.")] = Precision.fp32,
+    iw_samples: Annotated[Optional[int], typer.Option(
+        help="Importance samples for the test NLL (0 skips it); default: the preset's.")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="table2: first sentence of the sentence path.")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="table2: last sentence of the sentence path.")] = None,
+    steps: Annotated[int, typer.Option(help="table2: points on each path.", min=2)] = 8,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Reproduce the paper's Figure 1 or Table 1 / 2: train every (model, C) run, evaluate, report."""
+    from textvae.experiments.figure1 import FIGURE1_C, run_figure1
+    from textvae.experiments.sweep import MODELS, Experiment
+    from textvae.experiments.table1 import TABLE1_C, run_table1
+    from textvae.experiments.table2 import DEFAULT_FROM, DEFAULT_TO, TABLE2_C, run_table2
+
+    default_c = {"figure1": FIGURE1_C, "table1": TABLE1_C, "table2": TABLE2_C}[name.value]
+    model_list = [m.strip() for m in models.split(",") if m.strip()] if models else (
+        list(MODELS) if name is ExperimentName.figure1 else ["lstm-lstm"])
+    try:
+        c_list = [float(c) for c in kl_targets.split(",") if c.strip()] if kl_targets else list(default_c)
+    except ValueError:
+        raise typer.BadParameter(f"--C takes comma-separated numbers, got {kl_targets!r}") from None
+    settings = Experiment(name.value, str(train), str(valid), str(test), str(out), preset.value, model_list, c_list,
+                          epochs, max_steps, seed, device, precision.value, iw_samples)
+    if name is ExperimentName.figure1:
+        run_figure1(settings, jobs, progress)
+        typer.echo((out / "report.md").read_text(encoding="utf-8"), nl=False)
+    elif name is ExperimentName.table1:
+        run_table1(settings, jobs, progress)
+        typer.echo((out / "table1.md").read_text(encoding="utf-8"), nl=False)
+    else:
+        run_table2(settings, start or DEFAULT_FROM, end or DEFAULT_TO, steps, jobs, progress)
+        typer.echo((out / "table2.md").read_text(encoding="utf-8"), nl=False)
+
+
 def main(argv: list[str] | None = None) -> None:
     from textvae.runtime import keep_freed_memory
 

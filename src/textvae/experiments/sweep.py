@@ -1,0 +1,329 @@
+"""Sweeps over models and target rates C: the machinery behind `textvae experiment`.
+
+An experiment directory holds
+  experiment.json   the settings of the sweep (preset, data, models, C values, seed)
+  vocab.txt         one vocabulary shared by every run, built once from the training split
+  runs/MODEL-C<C>/  one run directory per (model, C): what `textvae train` writes, plus
+                    evaluation.json (test measurements) and, when asked, reconstruction.json
+
+A run whose evaluation.json exists is reused; a run that stopped half-way is resumed from its
+checkpoint; a run directory holding different settings is an error, never silently mixed in.
+Runs are independent, so `jobs` of them can train at once in separate processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from textvae.data.corpus import load_corpus, read_sentences
+from textvae.errors import ConfigError, RunDirError
+from textvae.evaluation import evaluate
+from textvae.evaluation.reconstruction import DEFAULT_BUCKETS, reconstruction_scores
+from textvae.models.config import ModelConfig
+from textvae.serialization import read_json, write_atomic, write_json
+from textvae.training import CONFIG_FILE, DataConfig, RunConfig, TrainConfig, prepare_vocabulary, train
+
+log = logging.getLogger(__name__)
+
+EVALUATION_FILE, RECONSTRUCTION_FILE, EXPERIMENT_FILE = "evaluation.json", "reconstruction.json", "experiment.json"
+MODELS = ("lstm-lstm", "gru-gru", "lstm-cnn")
+
+
+@dataclass(frozen=True)
+class ExperimentPreset:
+    """Model sizes, optimisation and evaluation settings shared by every run of a sweep."""
+
+    model: dict[str, int]  # ModelConfig sizes
+    training: dict[str, Any]  # TrainConfig fields
+    max_vocab: int | None  # vocabulary size, special entries included; None: every training word
+    iw_samples: int  # importance samples for nll_iw on the test split (0 skips it)
+    about: str
+
+
+EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
+    "paper": ExperimentPreset(
+        model={"embedding_dim": 256, "hidden_dim": 512, "latent_dim": 64, "conv_channels": 128},
+        training={"batch_size": 128, "lr": 0.00075, "epochs": 10, "anneal_epochs": 2.0},
+        max_vocab=None, iw_samples=500,
+        about="the paper's sizes and optimiser (Adam 0.00075, batch 128, C annealed over 2 epochs), 10 epochs; "
+              "for a GPU",
+    ),
+    # The 21 Figure 1 runs on Yelp in about an hour on 2 CPU cores with --jobs 2 (see
+    # docs/results/yelp-cpu-small). Chosen by pilot runs at C = 3 and C = 100: with fewer steps,
+    # a faster rise of C or the paper's learning rate, the decoder has not learned to use z by the
+    # end, the rate goes into a constant offset of mu, and D at C = 100 is no lower than at C = 3.
+    # The vocabulary keeps the 5,000 commonest words: its projection is most of the cost.
+    "cpu-small": ExperimentPreset(
+        model={"embedding_dim": 64, "hidden_dim": 128, "latent_dim": 32, "conv_channels": 64},
+        training={"batch_size": 64, "lr": 0.002, "max_steps": 6000, "anneal_steps": 4000, "eval_every": 1000},
+        max_vocab=5000, iw_samples=0,
+        about="embedding 64, hidden 128, z 32, batch 64, Adam 0.002, 6,000 steps with C annealed over the "
+              "first 4,000, vocabulary 5,000; the Yelp Figure 1 sweep in about an hour on 2 CPU cores",
+    ),
+}
+
+
+@dataclass
+class Experiment:
+    """What a sweep trains on and how; saved as experiment.json next to the results."""
+
+    name: str  # figure1, table1, table2, ...
+    train: str
+    valid: str
+    test: str
+    out: str
+    preset: str = "cpu-small"
+    models: list[str] = field(default_factory=lambda: list(MODELS))
+    kl_targets: list[float] = field(default_factory=lambda: [3.0, 15.0, 100.0])
+    epochs: int | None = None  # overrides the preset's length of training
+    max_steps: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "fp32"
+    iw_samples: int | None = None  # None: the preset's
+
+    def __post_init__(self) -> None:
+        if self.preset not in EXPERIMENT_PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose from {', '.join(EXPERIMENT_PRESETS)}")
+        for model in self.models:
+            ModelConfig(model=model)  # validates the name
+        if not self.kl_targets or any(not c >= 0 for c in self.kl_targets):
+            raise ConfigError(f"C values must be non-negative numbers, got {self.kl_targets}")
+        for split in ("train", "valid", "test"):
+            if not Path(getattr(self, split)).is_file():
+                raise ConfigError(f"--{split} {getattr(self, split)}: no such file")
+
+    @property
+    def root(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def settings(self) -> ExperimentPreset:
+        return EXPERIMENT_PRESETS[self.preset]
+
+    @property
+    def test_iw_samples(self) -> int:
+        return self.settings.iw_samples if self.iw_samples is None else self.iw_samples
+
+    def run_config(self, model: str, kl_target: float) -> RunConfig:
+        """The configuration of one run (vocab_size is filled in from the shared vocabulary)."""
+        training = dict(self.settings.training)
+        if self.epochs is not None or self.max_steps is not None:
+            preset_steps = training.get("max_steps")
+            training.update(epochs=self.epochs, max_steps=self.max_steps)
+            for key in ("anneal_steps", "eval_every"):  # step counts that follow the length of training
+                if key not in training:
+                    continue
+                if preset_steps and self.max_steps is not None:
+                    training[key] = max(1, round(training[key] * self.max_steps / preset_steps))
+                else:
+                    del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
+        return RunConfig(
+            ModelConfig(model=model, **self.settings.model),
+            TrainConfig(kl_target=kl_target, seed=self.seed, device=self.device, precision=self.precision, **training),
+            DataConfig(self.train, self.valid, vocab=str(self.root / "vocab.txt")),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"preset_settings": asdict(self.settings)}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (model, C) run of a sweep and the measurements it must end with."""
+
+    model: str
+    kl_target: float
+    run_dir: Path
+    config: RunConfig
+    test: str
+    iw_samples: int
+    reconstruct: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+
+def run_name(model: str, kl_target: float) -> str:
+    return f"{model}-C{kl_target:g}"
+
+
+def plan_runs(experiment: Experiment, models: Sequence[str], kl_targets: Sequence[float],
+              reconstruct: bool = False) -> list[RunSpec]:
+    return [
+        RunSpec(model, c, experiment.root / "runs" / run_name(model, c), experiment.run_config(model, c),
+                experiment.test, experiment.test_iw_samples, reconstruct)
+        for model in models for c in kl_targets
+    ]
+
+
+SHARED_SETTINGS = ("train", "valid", "test", "preset", "epochs", "max_steps", "seed", "precision", "iw_samples")
+
+
+def prepare(experiment: Experiment) -> None:
+    """Create the experiment directory, its shared vocabulary and experiment.json.
+
+    Several experiments (figure1, table1, table2) may share a directory, and so reuse each other's
+    runs, when they agree on the settings a run depends on (SHARED_SETTINGS)."""
+    experiment.root.mkdir(parents=True, exist_ok=True)
+    shared = {k: getattr(experiment, k) for k in SHARED_SETTINGS}
+    record = experiment.root / EXPERIMENT_FILE
+    if record.exists():
+        before = read_json(record)
+        changed = [k for k in SHARED_SETTINGS if before.get(k) != shared[k]]
+        if changed:
+            raise RunDirError(f"{experiment.root} holds runs made with other settings ({', '.join(changed)}); "
+                              "choose another --out, or delete it to start over")
+    else:
+        write_json(record, shared | {"preset_settings": asdict(experiment.settings)})
+    vocab_file = experiment.root / "vocab.txt"
+    if not vocab_file.exists():
+        data = DataConfig(experiment.train, experiment.valid, max_vocab=experiment.settings.max_vocab)
+        prepare_vocabulary(data).save(vocab_file)
+
+
+# -- one run, start to finish (also the body of a worker process) -----------------------------------
+def _comparable(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run config without what may legitimately differ between invocations."""
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items() if k != "textvae_version"}
+    config["training"].pop("device", None)
+    config["model"].pop("vocab_size", None)
+    return config
+
+
+def ensure_trained(spec: RunSpec, progress: bool) -> None:
+    """Train the run, resume it, or leave it as it is when it has finished."""
+    saved = spec.run_dir / CONFIG_FILE
+    if saved.exists():
+        if _comparable(read_json(saved)) != _comparable(spec.config.to_dict()):
+            raise RunDirError(f"{spec.run_dir} holds a run with other settings than this sweep's; "
+                              "choose another --out, or delete that run directory")
+        train(spec.run_dir, resume=True, progress=progress)
+    else:
+        train(spec.run_dir, spec.config.data, spec.config.model, spec.config.training, progress=progress)
+
+
+def ensure_evaluated(spec: RunSpec) -> dict[str, Any]:
+    """Test-split measurements of the run's best weights, computed once and kept in evaluation.json."""
+    from textvae.api import load
+
+    path = spec.run_dir / EVALUATION_FILE
+    if path.exists():
+        return read_json(path)
+    vae = load(spec.run_dir, device=spec.config.training.device)
+    corpus = load_corpus(spec.test, vae.vocab, spec.config.data.max_length, name="test")
+    result = evaluate(vae.model, corpus, iw_samples=spec.iw_samples, seed=spec.config.training.seed)
+    record = {"test": spec.test, "weights": "best", "iw_samples": spec.iw_samples, **result.to_dict()}
+    write_json(path, record)
+    return record
+
+
+def ensure_reconstructed(spec: RunSpec) -> dict[str, Any]:
+    """Greedy reconstructions of the test split from the posterior mean and their BLEU / ROUGE buckets."""
+    from textvae.api import load
+
+    path = spec.run_dir / RECONSTRUCTION_FILE
+    if path.exists():
+        return read_json(path)
+    vae = load(spec.run_dir, device=spec.config.training.device)
+    sources = [" ".join(tokens) for tokens in read_sentences(spec.test)]
+    max_length = 10 + max(len(s.split()) for s in sources)
+    reconstructions = vae.reconstruct(sources, "greedy", max_length=max_length)
+    write_atomic(spec.run_dir / "reconstructions.tsv",
+                 "".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)).encode("utf-8"))
+    record = {"test": spec.test, "weights": "best", "decoding": "greedy",
+              "buckets": [row.to_dict() for row in reconstruction_scores(sources, reconstructions, DEFAULT_BUCKETS)]}
+    write_json(path, record)
+    return record
+
+
+def complete_run(spec: RunSpec, device: str | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train, evaluate (and reconstruct) one run as needed; its row of results."""
+    if device is not None:
+        spec = replace(spec, config=replace(spec.config, training=replace(spec.config.training, device=device)))
+    started = time.perf_counter()
+    if not (spec.run_dir / EVALUATION_FILE).exists():  # written only once training has finished
+        ensure_trained(spec, progress)
+    row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
+    if spec.reconstruct:
+        row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
+    log.info("%s: done in %.0f s (rate %.2f, distortion %.2f)", spec.name, time.perf_counter() - started,
+             row["rate"], row["distortion"])
+    return row
+
+
+# -- many runs ------------------------------------------------------------------------------------
+def is_complete(spec: RunSpec) -> bool:
+    return (spec.run_dir / EVALUATION_FILE).exists() and (
+        not spec.reconstruct or (spec.run_dir / RECONSTRUCTION_FILE).exists())
+
+
+def devices_for(device: str) -> list[str]:
+    """Where parallel jobs go: one GPU each, in turn, when several are visible and none is named."""
+    if device == "auto" and torch.cuda.device_count() > 1:
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return [device]
+
+
+def _start_worker(threads: int, log_level: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates us on Ctrl-C
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=log_level, format="%(message)s")
+
+
+def _complete_run_job(job: tuple[RunSpec, str]) -> dict[str, Any]:
+    return complete_run(*job, progress=False)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
+    """Every run's row of results, in the order of `specs`; runs that are missing are trained
+    (`jobs` at a time in separate processes). Stopping it (Ctrl-C, SIGTERM) stops every job;
+    what they finished stays, and the next call picks up from there."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    pending = [s for s in specs if not is_complete(s)]
+    log.info("%d runs: %d finished before, %d to do", len(specs), len(specs) - len(pending), len(pending))
+    rows: dict[str, dict[str, Any]] = {s.name: complete_run(s) for s in specs if is_complete(s)}
+    bar = tqdm(total=len(specs), initial=len(rows), unit="run", desc="runs", disable=None if progress else True)
+    if jobs == 1 or len(pending) <= 1:
+        for spec in pending:
+            rows[spec.name] = complete_run(spec, progress=progress)
+            bar.update(1)
+    else:
+        devices = devices_for(device)
+        threads = 1 if devices[0].startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
+        work = [(spec, devices[i % len(devices)]) for i, spec in enumerate(pending)]
+        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            context = multiprocessing.get_context("spawn")
+            # maxtasksperchild=1: a fresh process per run, so no run inherits another's memory
+            with context.Pool(min(jobs, len(pending)), _start_worker, (threads, logging.getLogger().getEffectiveLevel()),
+                              maxtasksperchild=1) as pool:
+                for row in pool.imap_unordered(_complete_run_job, work):
+                    rows[row["run"]] = row
+                    bar.update(1)
+        finally:  # leaving the with block terminates the workers, whatever happened
+            signal.signal(signal.SIGTERM, previous_handler)
+    bar.close()
+    return [rows[s.name] for s in specs]
+
+
+def rows_of(rows: Sequence[dict[str, Any]], model: str) -> list[dict[str, Any]]:
+    """One model's rows, by increasing C."""
+    return sorted((r for r in rows if r["model"] == model), key=lambda r: r["C"])

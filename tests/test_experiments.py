@@ -1,0 +1,216 @@
+"""Experiment sweeps: run layout, reuse and resumption, parallel jobs, trends, reports and plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from textvae.cli import main
+from textvae.data.synthetic import write_corpus
+from textvae.errors import RunDirError
+from textvae.experiments import sweep
+from textvae.experiments.figure1 import distortion_trend, figure1_trends, rate_trend, run_figure1, spearman
+from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
+from textvae.experiments.table1 import run_table1
+from textvae.experiments.table2 import run_table2
+from textvae.training import read_metrics
+
+pytestmark = pytest.mark.slow
+STEPS = 24
+
+
+def tiny_experiment(root: Path, corpus: Path, **changes) -> Experiment:
+    settings = dict(name="figure1", train=str(corpus / "train.txt"), valid=str(corpus / "valid.txt"),
+                    test=str(corpus / "test.txt"), out=str(root), models=["lstm-lstm", "gru-gru"],
+                    kl_targets=[3.0, 8.0], max_steps=STEPS, device="cpu")
+    return Experiment(**(settings | changes))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    # 1,000 sentences: 50 test sentences, more than the 32 latent dimensions LogDetCov needs
+    return write_corpus(tmp_path_factory.mktemp("corpus"), n_sentences=1000, seed=0).train.parent
+
+
+@pytest.fixture(scope="module")
+def figure1(corpus, tmp_path_factory) -> tuple[Experiment, list[dict]]:
+    experiment = tiny_experiment(tmp_path_factory.mktemp("figure1"), corpus)
+    return experiment, run_figure1(experiment, progress=False)
+
+
+def test_figure1_writes_every_output(figure1):
+    experiment, rows = figure1
+    root = experiment.root
+    assert [(r["model"], r["C"]) for r in rows] == [("lstm-lstm", 3.0), ("lstm-lstm", 8.0), ("gru-gru", 3.0),
+                                                    ("gru-gru", 8.0)]
+    for row in rows:
+        run = root / "runs" / row["run"]
+        assert read_metrics(run)[-1]["step"] == STEPS
+        assert json.loads((run / "evaluation.json").read_text())["rate"] == row["rate"]
+    results = json.loads((root / "results.json").read_text())
+    assert results["experiment"]["models"] == ["lstm-lstm", "gru-gru"]
+    assert [r["config"]["training"]["kl_target"] for r in results["runs"]] == [3.0, 8.0, 3.0, 8.0]
+    assert {r["config"]["model"]["hidden_dim"] for r in results["runs"]} == {128}  # the cpu-small preset
+    with open(root / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [(t["model"], float(t["C"])) for t in table] == [(r["model"], r["C"]) for r in rows]
+    assert float(table[1]["rate"]) == pytest.approx(rows[1]["rate"])
+    saved = json.loads((root / "experiment.json").read_text())
+    assert saved["preset"] == "cpu-small" and saved["max_steps"] == STEPS
+    report = (root / "report.md").read_text()
+    for model in ("lstm-lstm", "gru-gru"):
+        assert f"| {model} | R against C |" in report and f"| {model} | D against C |" in report
+    assert "![Figure 1](figure1.png)" in report
+
+
+def test_figure1_png_has_five_labelled_panels(figure1):
+    image = pytest.importorskip("matplotlib.image")
+    experiment, _ = figure1
+    pixels = image.imread(experiment.root / "figure1.png")
+    assert pixels.shape[0] > 600 and pixels.shape[1] > 1200
+    from textvae.experiments.plots import FIGURE1_PANELS
+
+    assert [key for key, _ in FIGURE1_PANELS] == ["distortion", "rate", "log_det_cov", "mu_norm_sq", "au"]
+
+
+def test_a_finished_sweep_is_reused_without_training(figure1, monkeypatch):
+    experiment, rows = figure1
+    stamps = {p: p.stat().st_mtime_ns for p in experiment.root.glob("runs/*/evaluation.json")}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(sweep, "train", no_training)
+    again = run_figure1(experiment, progress=False)
+    assert [r["rate"] for r in again] == [r["rate"] for r in rows]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_other_settings_in_the_same_directory_are_refused(figure1):
+    experiment, _ = figure1
+    with pytest.raises(RunDirError, match="seed"):
+        prepare(replace(experiment, seed=1))
+    spec = plan_runs(experiment, ["lstm-lstm"], [3.0])[0]
+    config = spec.config
+    changed = replace(spec, config=replace(config, training=replace(config.training, lr=0.01)))
+    (spec.run_dir / "evaluation.json").rename(spec.run_dir / "evaluation.saved")
+    try:
+        with pytest.raises(RunDirError, match="other settings"):
+            sweep.complete_run(changed)
+    finally:
+        (spec.run_dir / "evaluation.saved").rename(spec.run_dir / "evaluation.json")
+
+
+def test_table1_adds_reconstruction_buckets_to_the_same_runs(figure1, monkeypatch):
+    experiment, _ = figure1
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("table1 should reuse figure1's runs"))
+    rows = run_table1(replace(experiment, name="table1", models=["lstm-lstm"]), progress=False)
+    assert [r["C"] for r in rows] == [3.0, 8.0]
+    for row in rows:
+        assert [b["bucket"] for b in row["reconstruction"]] == ["<=10", "11-20", "21-30", "all"]
+        assert row["reconstruction"][-1]["sentences"] == row["sentences"]
+    table = (experiment.root / "table1.md").read_text()
+    body = [line for line in table.splitlines() if line.startswith("| lstm-lstm") or line.startswith("|  |")]
+    assert len(body) == 2 * 4  # one line per bucket, for each C
+    assert "| lstm-lstm | 8 |" in table
+
+
+def test_table2_has_a_column_per_decoding_and_a_line_per_step(figure1):
+    experiment, _ = figure1
+    run_table2(replace(experiment, name="table2", models=["lstm-lstm"], kl_targets=[8.0]), steps=5,
+               progress=False)
+    table = (experiment.root / "table2.md").read_text()
+    assert table.count("| s | greedy | top-k (k=15) | top-p (p=0.9) |") == 2  # prior draws, then sentences
+    assert table.count("| 0.00 |") == 2 and table.count("| 1.00 |") == 2 and table.count("| 0.50 |") == 2
+    again = (run_table2(replace(experiment, name="table2", models=["lstm-lstm"], kl_targets=[8.0]), steps=5,
+                        progress=False), (experiment.root / "table2.md").read_text())[1]
+    strip = lambda text: [line for line in text.splitlines() if "Wall time" not in line]  # noqa: E731
+    assert strip(again) == strip(table)  # seeded
+
+
+def test_parallel_jobs_give_the_results_of_one_job(corpus, tmp_path):
+    one = tiny_experiment(tmp_path / "one", corpus, models=["lstm-cnn"], kl_targets=[2.0, 6.0])
+    two = replace(one, out=str(tmp_path / "two"))
+    for experiment in (one, two):
+        prepare(experiment)
+    serial = run_all(plan_runs(one, one.models, one.kl_targets), jobs=1, progress=False)
+    parallel = run_all(plan_runs(two, two.models, two.kl_targets), jobs=2, progress=False)
+    assert [r["run"] for r in parallel] == [r["run"] for r in serial]
+    for a, b in zip(serial, parallel):  # 1 thread a job against 2 threads: the same up to float rounding
+        assert b["rate"] == pytest.approx(a["rate"], rel=1e-3)
+        assert b["distortion"] == pytest.approx(a["distortion"], rel=1e-3)
+
+
+def test_a_killed_sweep_finishes_only_the_missing_runs(corpus, tmp_path, caplog):
+    experiment = tiny_experiment(tmp_path, corpus, models=["lstm-lstm"], kl_targets=[3.0, 8.0], max_steps=200)
+    first, second = (experiment.root / "runs" / name for name in ("lstm-lstm-C3", "lstm-lstm-C8"))
+    command = [sys.executable, "-m", "textvae", "experiment", "figure1", "--train", experiment.train,
+               "--valid", experiment.valid, "--test", experiment.test, "--out", experiment.out,
+               "--models", "lstm-lstm", "--C", "3,8", "--max-steps", "200", "--device", "cpu", "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=os.environ | {"PYTHONPATH": str(Path(sweep.__file__).parents[2])})
+    deadline = time.monotonic() + 300
+    while not ((first / "evaluation.json").exists() and (second / "checkpoint.safetensors").exists()):
+        assert process.poll() is None, "the sweep ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (second / "evaluation.json").exists()
+    finished_before = (first / "evaluation.json").stat().st_mtime_ns
+    with caplog.at_level(logging.INFO):
+        rows = run_figure1(experiment, progress=False)
+    assert (first / "evaluation.json").stat().st_mtime_ns == finished_before  # not redone
+    assert any(f"resumed {second}" in m for m in caplog.messages)
+    assert not any(f"resumed {first}" in m or f"training lstm-lstm" in m and "C=3" in m for m in caplog.messages)
+    assert [r["run"] for r in rows] == ["lstm-lstm-C3", "lstm-lstm-C8"]
+    assert read_metrics(second)[-1]["step"] == 200
+
+
+def test_rate_and_distortion_trends():
+    rows = [{"model": "m", "C": c, "rate": r, "distortion": d, "run": "x"}
+            for c, r, d in [(3, 3.5, 40.0), (5, 5.2, 39.0), (10, 9.8, 39.3), (15, 13.0, 37.0)]]
+    rate = rate_trend("m", rows)
+    assert rate.agrees is False and "13.3%" in rate.observed  # 13 against 15; C = 3 is not checked
+    assert rate_trend("m", rows[:3]).agrees is True
+    assert distortion_trend("m", rows).agrees is True  # +0.3 nats is within the noise allowance
+    rows[2]["distortion"] = 40.0
+    rising = distortion_trend("m", rows)
+    assert rising.agrees is False and "from C=5 to C=10" in rising.why
+
+
+def test_spearman_and_posterior_trends():
+    assert spearman([1, 2, 3, 4], [10, 20, 25, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    rows = [{"model": "m", "C": c, "rate": c, "distortion": 40 - c, "mu_norm_sq": 0.1 * c, "log_det_cov": -c,
+             "au": 4, "run": "x"} for c in (3, 5, 10)]
+    verdicts = {t.quantity: t.agrees for t in figure1_trends(rows)}
+    assert verdicts == {"R against C": True, "D against C": True, "||mu||^2 against C": True,
+                        "LogDetCov against C": True, "AU against C": None}
+    for row in rows:
+        row["log_det_cov"] = None  # too few test sentences to measure it
+    assert {t.quantity: t.agrees for t in figure1_trends(rows)}["LogDetCov against C"] is None
+
+
+def test_experiment_cli_errors_are_one_line(corpus, tmp_path, capsys):
+    common = ["experiment", "figure1", "--train", str(corpus / "train.txt"), "--valid", str(corpus / "valid.txt"),
+              "--test", str(corpus / "test.txt"), "--out", str(tmp_path / "x")]
+    for extra, message in [(["--models", "lstm-transformer"], "lstm-transformer"),
+                           (["--test", str(tmp_path / "missing.txt")], "missing.txt")]:
+        with pytest.raises(SystemExit) as exit_:
+            main(common + extra)
+        assert exit_.value.code == 2
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(common + ["--C", "3,lots"])
+    assert exit_.value.code == 2
