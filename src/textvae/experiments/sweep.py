@@ -13,10 +13,12 @@ Runs are independent, so `jobs` of them can train at once in separate processes.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -277,7 +279,17 @@ def devices_for(device: str) -> list[str]:
     return [device]
 
 
-def _start_worker(threads: int, log_level: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the sweep's process dies, even by SIGKILL, so that no
+    orphan keeps training a run that the next invocation resumes."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def _start_worker(threads: int, log_level: int, parent: int) -> None:
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates us on Ctrl-C
     torch.set_num_threads(threads)
     logging.basicConfig(level=log_level, format="%(message)s")
@@ -313,7 +325,8 @@ def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progr
         try:
             context = multiprocessing.get_context("spawn")
             # maxtasksperchild=1: a fresh process per run, so no run inherits another's memory
-            with context.Pool(min(jobs, len(pending)), _start_worker, (threads, logging.getLogger().getEffectiveLevel()),
+            with context.Pool(min(jobs, len(pending)), _start_worker,
+                              (threads, logging.getLogger().getEffectiveLevel(), os.getpid()),
                               maxtasksperchild=1) as pool:
                 for row in pool.imap_unordered(_complete_run_job, work):
                     rows[row["run"]] = row
