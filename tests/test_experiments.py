@@ -214,3 +214,48 @@ def test_experiment_cli_errors_are_one_line(corpus, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(common + ["--C", "3,lots"])
     assert exit_.value.code == 2
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is pid (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_parallel_jobs_die_with_a_killed_sweep(corpus, tmp_path):
+    experiment = tiny_experiment(tmp_path, corpus, models=["lstm-lstm"], kl_targets=[3.0, 8.0], max_steps=5000)
+    command = [sys.executable, "-m", "textvae", "experiment", "figure1", "--train", experiment.train,
+               "--valid", experiment.valid, "--test", experiment.test, "--out", experiment.out,
+               "--models", "lstm-lstm", "--C", "3,8", "--max-steps", "5000", "--device", "cpu", "--no-progress",
+               "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=os.environ | {"PYTHONPATH": str(Path(sweep.__file__).parents[2])})
+    runs = [experiment.root / "runs" / name / "config.json" for name in ("lstm-lstm-C3", "lstm-lstm-C8")]
+    deadline = time.monotonic() + 300
+    while not all(r.exists() for r in runs):  # both jobs are training
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _children(process.pid)
+    assert len(workers) >= 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the killed sweep"
+        time.sleep(0.05)
