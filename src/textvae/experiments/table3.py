@@ -9,6 +9,7 @@ described by its diversity (distinct-1, distinct-2, self-BLEU) and mean length.
 
 from __future__ import annotations
 
+import logging
 import statistics
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from tqdm.auto import tqdm
 
 from textvae.data.corpus import encode_corpus, load_corpus, read_sentences
 from textvae.data.vocab import Vocabulary
+from textvae.experiments.plots import PlotsUnavailable, plot_table3
 from textvae.experiments.results import cell, markdown_table, write_text
 from textvae.experiments.sweep import Experiment, parallel_map, plan_runs, prepare, run_all
 from textvae.generation import Decoding
@@ -29,6 +31,8 @@ from textvae.lm import LMTrainConfig, evaluate_lm, fit_lm
 from textvae.models.lm import LanguageModel, LMConfig
 from textvae.serialization import read_json, write_atomic, write_json
 from textvae.training import resolve_device
+
+log = logging.getLogger(__name__)
 
 TABLE3_C = (3.0, 15.0, 100.0)
 TABLE3_SCHEMES = (
@@ -73,7 +77,7 @@ def diversity(sentences: Sequence[str], seed: int = 0) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class Cell:
+class CorpusCell:
     """One artificial (or reference) corpus and the language model trained on it."""
 
     directory: Path
@@ -93,32 +97,32 @@ class Cell:
         return self.directory / "result.json"
 
 
-def complete_cell(cell_: Cell, device: str | None = None, progress: bool = False) -> dict[str, Any]:
+def complete_cell(job: CorpusCell, device: str | None = None, progress: bool = False) -> dict[str, Any]:
     """Sample (or draw from the real data) the corpus, train the LM, score the test set; reused when done."""
-    if cell_.result_file.exists():
-        return read_json(cell_.result_file)
+    if job.result_file.exists():
+        return read_json(job.result_file)
     from textvae.api import load
 
-    vocab = Vocabulary.load(cell_.vocab)
-    seed = 1000 * cell_.copy + 17
-    if cell_.vae_run is None:
-        real = read_sentences(cell_.train)
-        picked = np.random.default_rng(seed).choice(len(real), cell_.size, replace=False)
+    vocab = Vocabulary.load(job.vocab)
+    seed = 1000 * job.copy + 17
+    if job.vae_run is None:
+        real = read_sentences(job.train)
+        picked = np.random.default_rng(seed).choice(len(real), job.size, replace=False)
         sentences = [" ".join(real[i]) for i in picked]
     else:
-        vae = load(cell_.vae_run, device=device or cell_.lm_training.device)
-        sentences = vae.sample(cell_.size, cell_.scheme, seed=seed)
-    cell_.directory.mkdir(parents=True, exist_ok=True)
-    write_atomic(cell_.directory / "corpus.txt", "".join(s + "\n" for s in sentences).encode("utf-8"))
-    training = LMTrainConfig(**{**asdict(cell_.lm_training), "seed": seed, "device": device or cell_.lm_training.device})
-    lm = LanguageModel(LMConfig(**{**asdict(cell_.lm), "vocab_size": len(vocab)}), vocab.eos_id, vocab.pad_id)
+        vae = load(job.vae_run, device=device or job.lm_training.device)
+        sentences = vae.sample(job.size, job.scheme, seed=seed)
+    job.directory.mkdir(parents=True, exist_ok=True)
+    write_atomic(job.directory / "corpus.txt", "".join(s + "\n" for s in sentences).encode("utf-8"))
+    training = LMTrainConfig(**{**asdict(job.lm_training), "seed": seed, "device": device or job.lm_training.device})
+    lm = LanguageModel(LMConfig(**{**asdict(job.lm), "vocab_size": len(vocab)}), vocab.eos_id, vocab.pad_id)
     lm = lm.to(resolve_device(training.device))
     # an empty generated sentence is still a sentence: the LM learns to end at once
     fit_lm(lm, encode_corpus([s.split() for s in sentences], vocab), None, training, progress)
-    test = load_corpus(cell_.test, vocab, name="test")
-    result = {"C": cell_.kl_target, "scheme": REFERENCE if cell_.scheme is None else cell_.scheme.describe(),
-              "copy": cell_.copy, "cross_entropy": evaluate_lm(lm, test).cross_entropy, **diversity(sentences, seed)}
-    write_json(cell_.result_file, result)
+    test = load_corpus(job.test, vocab, name="test")
+    result = {"C": job.kl_target, "scheme": REFERENCE if job.scheme is None else job.scheme.describe(),
+              "copy": job.copy, "cross_entropy": evaluate_lm(lm, test).cross_entropy, **diversity(sentences, seed)}
+    write_json(job.result_file, result)
     return result
 
 
@@ -174,8 +178,8 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
     lm, lm_training = experiment.settings.language_model()
     root, vocab = experiment.root / "table3", experiment.root / "vocab.txt"
 
-    def make(directory: Path, c: float | None, scheme: Decoding | None, copy: int, vae_run: Path | None) -> Cell:
-        return Cell(directory, c, scheme, copy, vae_run, experiment.train, experiment.test, vocab, size, lm,
+    def make(directory: Path, c: float | None, scheme: Decoding | None, copy: int, vae_run: Path | None) -> CorpusCell:
+        return CorpusCell(directory, c, scheme, copy, vae_run, experiment.train, experiment.test, vocab, size, lm,
                     lm_training)
 
     cells = [make(root / "reference" / f"copy{k}", None, None, k, None) for k in range(copies)]
@@ -189,17 +193,15 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
     for _ in parallel_map(complete_cell, pending, jobs, experiment.device, False):
         bar.update(1)
     bar.close()
-    results = [read_json(c.result_file) for c in cells]
+    results = [read_json(c.result_file) for c in cells]  # in the order of the table
     rows = summarise(results)
     wall = time.perf_counter() - started
     write_json(experiment.root / "table3.json", {"experiment": experiment.to_dict(), "copies": copies,
                                                  "corpus_size": size, "rows": rows,
                                                  "cells": results})
     write_text(experiment.root / "table3.md", table3_markdown(experiment, rows, size, copies, wall))
-    from textvae.experiments.plots import PlotsUnavailable, plot_table3
-
     try:
         plot_table3(rows, experiment.root / "table3.png")
-    except PlotsUnavailable:
-        pass
+    except PlotsUnavailable as err:
+        log.warning("no table3.png: %s", err)
     return rows
