@@ -265,14 +265,14 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
     """Train, evaluate (and reconstruct) one run as needed; its row of results."""
     if device is not None:
         spec = replace(spec, config=replace(spec.config, training=replace(spec.config.training, device=device)))
-    started = time.perf_counter()
+    started, finished_before = time.perf_counter(), is_complete(spec)
     if not (spec.run_dir / EVALUATION_FILE).exists():  # written only once training has finished
         ensure_trained(spec, progress)
     row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
     if spec.reconstruct:
         row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
-    log.info("%s: done in %.0f s (rate %.2f, distortion %.2f)", spec.name, time.perf_counter() - started,
-             row["rate"], row["distortion"])
+    status = "finished before" if finished_before else f"done in {time.perf_counter() - started:.0f} s"
+    log.info("%s: %s (rate %.2f, distortion %.2f)", spec.name, status, row["rate"], row["distortion"])
     return row
 
 
