@@ -214,3 +214,92 @@ def test_experiment_cli_errors_are_one_line(corpus, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(common + ["--C", "3,lots"])
     assert exit_.value.code == 2
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is pid (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_parallel_jobs_die_with_a_killed_sweep(corpus, tmp_path):
+    experiment = tiny_experiment(tmp_path, corpus, models=["lstm-lstm"], kl_targets=[3.0, 8.0], max_steps=5000)
+    command = [sys.executable, "-m", "textvae", "experiment", "figure1", "--train", experiment.train,
+               "--valid", experiment.valid, "--test", experiment.test, "--out", experiment.out,
+               "--models", "lstm-lstm", "--C", "3,8", "--max-steps", "5000", "--device", "cpu", "--no-progress",
+               "--jobs", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=os.environ | {"PYTHONPATH": str(Path(sweep.__file__).parents[2])})
+    runs = [experiment.root / "runs" / name / "config.json" for name in ("lstm-lstm-C3", "lstm-lstm-C8")]
+    deadline = time.monotonic() + 300
+    while not all(r.exists() for r in runs):  # both jobs are training
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = _children(process.pid)
+    assert len(workers) >= 2
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived the killed sweep"
+        time.sleep(0.05)
+
+
+def test_table3_has_every_cell_with_mean_and_spread_and_the_reference(figure1):
+    from textvae.experiments.table3 import TABLE3_SCHEMES, run_table3
+
+    experiment, _ = figure1
+    settings = replace(experiment, name="table3", models=["lstm-lstm"], kl_targets=[8.0])
+    rows = run_table3(settings, copies=2, progress=False)
+    assert [r["scheme"] for r in rows] == ["real training sample"] + [d.describe() for d in TABLE3_SCHEMES]
+    assert [r["C"] for r in rows] == [None] + [8.0] * len(TABLE3_SCHEMES)
+    for row in rows:
+        assert row["copies"] == 2 and row["cross_entropy"] > 0 and row["cross_entropy_std"] >= 0
+        assert 0 < row["distinct_1"] <= 1 and 0 <= row["self_bleu"] <= 100 + 1e-9
+    greedy = rows[1]
+    assert greedy["scheme"] == "greedy" and greedy["distinct_2"] < rows[-1]["distinct_2"]  # greedy repeats itself
+    table = (experiment.root / "table3.md").read_text()
+    assert sum("±" in line for line in table.splitlines() if line.startswith("| ")) == 1 + len(TABLE3_SCHEMES)
+    assert (experiment.root / "table3.png").exists()
+    saved = json.loads((experiment.root / "table3.json").read_text())
+    assert len(saved["cells"]) == 2 * (1 + len(TABLE3_SCHEMES)) and saved["corpus_size"] == 50
+    stamps = {p: p.stat().st_mtime_ns for p in (experiment.root / "table3").rglob("result.json")}
+    assert run_table3(settings, copies=2, progress=False) == rows  # finished cells are reused
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_table4_reports_each_group_at_each_C(figure1, tmp_path):
+    from textvae.experiments.table4 import run_table4
+
+    experiment, _ = figure1
+    pairs = tmp_path / "pairs.jsonl"
+    records = [{"case": "simple_agrmt", "condition": "sing", "sentence_good": "the teacher smiles",
+                "sentence_bad": "the teacher smile"},
+               {"case": "reflexives_across", "condition": "x", "sentence_good": "the teacher likes himself",
+                "sentence_bad": "the teacher likes themselves"}]
+    pairs.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    scores = run_table4(replace(experiment, name="table4", models=["lstm-lstm"]), pairs, progress=False)
+    assert set(scores) == {3.0, 8.0}
+    for groups in scores.values():
+        assert [g.group for g in groups] == ["agreement: simple", "reflexive anaphora: across a relative clause",
+                                             "overall"]
+        assert [g.scored + g.skipped for g in groups] == [1, 1, 2]
+    table = (experiment.root / "table4.md").read_text()
+    assert "| group | pairs | OOV % | C=3 pos | C=3 neg |" in table and "C=8 LM" in table
+    assert table.count("| agreement: simple | 1 |") == 1

@@ -353,6 +353,8 @@ class ExperimentName(str, Enum):
     figure1 = "figure1"
     table1 = "table1"
     table2 = "table2"
+    table3 = "table3"
+    table4 = "table4"
 
 
 @app.command()
@@ -387,15 +389,25 @@ def experiment(
     start: Annotated[Optional[str], typer.Option("--from", help="table2: first sentence of the sentence path.")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="table2: last sentence of the sentence path.")] = None,
     steps: Annotated[int, typer.Option(help="table2: points on each path.", min=2)] = 8,
+    copies: Annotated[int, typer.Option(help="table3: independent artificial corpora per cell.", min=1)] = 3,
+    pairs: Annotated[Optional[Path], typer.Option(
+        help="table4: minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
+             "../shared/data/syneval/marvin_linzen_2018.jsonl.")] = None,
+    skip_oov: Annotated[bool, typer.Option(help="table4: skip pairs with out-of-vocabulary words.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Reproduce the paper's Figure 1 or Table 1 / 2: train every (model, C) run, evaluate, report."""
+    """Reproduce the paper's Figure 1 or Tables 1-4: train every (model, C) run, evaluate, report."""
     from textvae.experiments.figure1 import FIGURE1_C, run_figure1
     from textvae.experiments.sweep import MODELS, Experiment
     from textvae.experiments.table1 import TABLE1_C, run_table1
     from textvae.experiments.table2 import DEFAULT_FROM, DEFAULT_TO, TABLE2_C, run_table2
+    from textvae.experiments.table3 import TABLE3_C, run_table3
+    from textvae.experiments.table4 import TABLE4_C, run_table4
 
-    default_c = {"figure1": FIGURE1_C, "table1": TABLE1_C, "table2": TABLE2_C}[name.value]
+    if name is ExperimentName.table4 and pairs is None:
+        raise typer.BadParameter("table4 needs --pairs FILE.jsonl")
+    default_c = {"figure1": FIGURE1_C, "table1": TABLE1_C, "table2": TABLE2_C, "table3": TABLE3_C,
+                 "table4": TABLE4_C}[name.value]
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else (
         list(MODELS) if name is ExperimentName.figure1 else ["lstm-lstm"])
     try:
@@ -406,13 +418,109 @@ def experiment(
                           epochs, max_steps, seed, device, precision.value, iw_samples)
     if name is ExperimentName.figure1:
         run_figure1(settings, jobs, progress)
-        typer.echo((out / "report.md").read_text(encoding="utf-8"), nl=False)
     elif name is ExperimentName.table1:
         run_table1(settings, jobs, progress)
-        typer.echo((out / "table1.md").read_text(encoding="utf-8"), nl=False)
-    else:
+    elif name is ExperimentName.table2:
         run_table2(settings, start or DEFAULT_FROM, end or DEFAULT_TO, steps, jobs, progress)
-        typer.echo((out / "table2.md").read_text(encoding="utf-8"), nl=False)
+    elif name is ExperimentName.table3:
+        run_table3(settings, copies, jobs, progress)
+    else:
+        run_table4(settings, pairs, skip_oov, jobs, progress)
+    report = "report.md" if name is ExperimentName.figure1 else f"{name.value}.md"
+    typer.echo((out / report).read_text(encoding="utf-8"), nl=False)
+
+
+lm_app = typer.Typer(help="A plain LSTM language model (the scorer of Table 3's forward cross-entropy).",
+                     no_args_is_help=True)
+app.add_typer(lm_app, name="lm")
+
+
+@lm_app.command("train")
+def lm_train(
+    train: Annotated[Path, typer.Option(help="Training corpus, one sentence a line.")],
+    out: Annotated[Path, typer.Option(help="Directory for config.json, vocab.txt, model.safetensors, metrics.jsonl.")],
+    valid: Annotated[Optional[Path], typer.Option(help="Validation corpus: keeps the best epoch's weights.")] = None,
+    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file (e.g. a VAE run's vocab.txt); default: "
+                                                       "built from --train.")] = None,
+    max_vocab: Annotated[Optional[int], typer.Option(help="Largest vocabulary built from --train.")] = None,
+    kind: Annotated[str, typer.Option(help="lstm or gru.")] = "lstm",
+    embedding_dim: Annotated[int, typer.Option()] = 256,
+    hidden_dim: Annotated[int, typer.Option()] = 512,
+    epochs: Annotated[int, typer.Option(min=1)] = 5,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.002,
+    seed: Annotated[int, typer.Option()] = 0,
+    device: DeviceOption = "auto",
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a language model; prints the validation cross-entropy of each epoch."""
+    from textvae.data.vocab import Vocabulary
+    from textvae.lm import LMTrainConfig, train_lm
+    from textvae.models.lm import LMConfig
+
+    history = train_lm(out, train, valid, Vocabulary.load(vocab) if vocab else None,
+                       LMConfig(kind, 0, embedding_dim, hidden_dim),
+                       LMTrainConfig(epochs, max_steps, batch_size, lr, seed, device), max_vocab, progress)
+    for record in history:
+        typer.echo(json.dumps(record))
+
+
+@lm_app.command("evaluate")
+def lm_evaluate(
+    lm_dir: Annotated[Path, typer.Argument(help="A directory written by `textvae lm train`.")],
+    data: Annotated[Path, typer.Option(help="Sentences to score, one a line.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Cross-entropy (nats per token, `<eos>` counted) and perplexity of a corpus."""
+    from textvae.data.corpus import load_corpus
+    from textvae.lm import evaluate_lm, load_lm
+
+    model, vocab = load_lm(lm_dir, device)
+    result = evaluate_lm(model, load_corpus(data, vocab))
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        typer.echo(f"cross-entropy {result.cross_entropy:.4f} nats/token, perplexity {result.perplexity:.2f} "
+                   f"({result.sentences} sentences, {result.tokens} tokens)")
+
+
+@app.command()
+def syneval(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
+    pairs: Annotated[Path, typer.Option(help="JSON lines, each with sentence_good and sentence_bad.")],
+    group_by: Annotated[Optional[str], typer.Option(help="Report per value of this field (e.g. case).")] = None,
+    grouping: Annotated[Optional[str], typer.Option(
+        help="A built-in grouping instead: marvin-linzen (the paper's Table 4 rows, from the case field).")] = None,
+    skip_oov: Annotated[bool, typer.Option(help="Skip pairs with a word outside the vocabulary (else <unk>).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    weights: WeightsOption = "best",
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 512,
+    device: DeviceOption = "auto",
+) -> None:
+    """Minimal pairs scored by the decoder (the paper's Table 4), per group and overall.
+
+    pos / neg accuracy with each sentence's posterior mean and with the per-condition mean, and the
+    decoder as a language model (z = 0) as a baseline."""
+    from textvae.api import load
+    from textvae.evaluation.syneval import read_pairs, syneval as score
+
+    if group_by is not None and grouping is not None:
+        raise typer.BadParameter("give --group-by or --grouping, not both")
+    vae = load(run_dir, device=device, weights=weights)
+    vae.batch_size = batch_size
+    rows = score(vae, read_pairs(pairs, group_by, grouping), skip_oov)
+    if as_json:
+        typer.echo(json.dumps({"pairs": str(pairs), "skip_oov": skip_oov, "groups": [r.to_dict() for r in rows]}))
+        return
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}"
+    typer.echo("| group | pairs | scored | skipped | OOV % | pos | neg | pos (mean z) | neg (mean z) | LM |")
+    typer.echo("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        typer.echo(f"| {r.group} | {r.pairs} | {r.scored} | {r.skipped} | {100 * r.oov_share:.1f} | {pct(r.pos)} | "
+                   f"{pct(r.neg)} | {pct(r.pos_mean)} | {pct(r.neg_mean)} | {pct(r.lm)} |")
 
 
 def main(argv: list[str] | None = None) -> None:

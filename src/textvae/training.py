@@ -247,7 +247,7 @@ class Trainer:
             f.write(_json_line(train_record) + _json_line(valid_record))
         self.window = _empty_window()
         tqdm.write(
-            f"step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  R {metrics.rate:.3f}  "
+            f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  R {metrics.rate:.3f}  "
             f"C_t {target if target is not None else float('nan'):.2f}  ELBO {metrics.elbo:.3f}  "
             f"PPL {metrics.ppl_elbo:.2f}",
             file=sys.stderr,

@@ -74,8 +74,16 @@ def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
     if rises:
         why = "; ".join(f"D rises by {b['distortion'] - a['distortion']:.2f} nats from C={a['C']:g} to C={b['C']:g}"
                         for a, b in rises)
-        why += (" (more than the 0.5-nat noise allowance): the decoder does not yet use the extra information "
-                "in z that the larger C forces the encoder to carry")
+        why += f" (more than the {DISTORTION_NOISE}-nat noise allowance). "
+        high = rises[-1][1]
+        if high.get("mu_norm_sq") is not None:
+            # a shift m shared by every posterior mean costs ||m||^2 / 2 nats of KL and tells nothing about x
+            why += (f"At C={high['C']:g}, about {high['mu_norm_sq'] / 2:.0f} of the {high['rate']:.0f} nats of rate sit "
+                    "in a shift shared by all posterior means (||mu||^2 / 2), which carries nothing about the sentence "
+                    "and which the decoder has to learn to discount: within this training budget the rate rose faster "
+                    "than the decoder learned to use it")
+        else:
+            why += "The decoder has not learned to use the extra rate within this training budget"
     return Trend(model, "D against C", "D falls as C rises (better reconstruction)", observed, not rises, why)
 
 

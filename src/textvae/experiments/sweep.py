@@ -13,15 +13,17 @@ Runs are independent, so `jobs` of them can train at once in separate processes.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -30,12 +32,15 @@ from textvae.data.corpus import load_corpus, read_sentences
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import evaluate
 from textvae.evaluation.reconstruction import DEFAULT_BUCKETS, reconstruction_scores
+from textvae.lm import LMTrainConfig
 from textvae.models.config import ModelConfig
+from textvae.models.lm import LMConfig
 from textvae.serialization import read_json, write_atomic, write_json
 from textvae.training import CONFIG_FILE, DataConfig, RunConfig, TrainConfig, prepare_vocabulary, train
 
 log = logging.getLogger(__name__)
 
+T, R = TypeVar("T"), TypeVar("R")
 EVALUATION_FILE, RECONSTRUCTION_FILE, EXPERIMENT_FILE = "evaluation.json", "reconstruction.json", "experiment.json"
 MODELS = ("lstm-lstm", "gru-gru", "lstm-cnn")
 
@@ -49,6 +54,11 @@ class ExperimentPreset:
     max_vocab: int | None  # vocabulary size, special entries included; None: every training word
     iw_samples: int  # importance samples for nll_iw on the test split (0 skips it)
     about: str
+    lm: dict[str, Any] = field(default_factory=dict)  # LMConfig sizes of Table 3's scorer
+    lm_training: dict[str, Any] = field(default_factory=dict)  # its LMTrainConfig
+
+    def language_model(self) -> tuple[LMConfig, LMTrainConfig]:
+        return LMConfig(**self.lm), LMTrainConfig(**self.lm_training)
 
 
 EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
@@ -56,6 +66,7 @@ EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
         model={"embedding_dim": 256, "hidden_dim": 512, "latent_dim": 64, "conv_channels": 128},
         training={"batch_size": 128, "lr": 0.00075, "epochs": 10, "anneal_epochs": 2.0},
         max_vocab=None, iw_samples=500,
+        lm={"embedding_dim": 256, "hidden_dim": 512}, lm_training={"epochs": 10, "batch_size": 128, "lr": 0.001},
         about="the paper's sizes and optimiser (Adam 0.00075, batch 128, C annealed over 2 epochs), 10 epochs; "
               "for a GPU",
     ),
@@ -68,6 +79,7 @@ EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
         model={"embedding_dim": 64, "hidden_dim": 128, "latent_dim": 32, "conv_channels": 64},
         training={"batch_size": 64, "lr": 0.002, "max_steps": 6000, "anneal_steps": 6000, "eval_every": 1000},
         max_vocab=5000, iw_samples=0,
+        lm={"embedding_dim": 64, "hidden_dim": 128}, lm_training={"epochs": 3, "batch_size": 64, "lr": 0.002},
         about="embedding 64, hidden 128, z 32, batch 64, Adam 0.002, 6,000 steps with C annealed over all of "
               "them, vocabulary 5,000; the Yelp Figure 1 sweep in about an hour on 2 CPU cores",
     ),
@@ -253,14 +265,14 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
     """Train, evaluate (and reconstruct) one run as needed; its row of results."""
     if device is not None:
         spec = replace(spec, config=replace(spec.config, training=replace(spec.config.training, device=device)))
-    started = time.perf_counter()
+    started, finished_before = time.perf_counter(), is_complete(spec)
     if not (spec.run_dir / EVALUATION_FILE).exists():  # written only once training has finished
         ensure_trained(spec, progress)
     row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
     if spec.reconstruct:
         row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
-    log.info("%s: done in %.0f s (rate %.2f, distortion %.2f)", spec.name, time.perf_counter() - started,
-             row["rate"], row["distortion"])
+    status = "finished before" if finished_before else f"done in {time.perf_counter() - started:.0f} s"
+    log.info("%s: %s (rate %.2f, distortion %.2f)", spec.name, status, row["rate"], row["distortion"])
     return row
 
 
@@ -277,49 +289,70 @@ def devices_for(device: str) -> list[str]:
     return [device]
 
 
-def _start_worker(threads: int, log_level: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this process when the sweep's process dies, even by SIGKILL, so that no
+    orphan keeps training a run that the next invocation resumes."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def _start_worker(threads: int, log_level: int, parent: int) -> None:
+    _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates us on Ctrl-C
     torch.set_num_threads(threads)
     logging.basicConfig(level=log_level, format="%(message)s")
-
-
-def _complete_run_job(job: tuple[RunSpec, str]) -> dict[str, Any]:
-    return complete_run(*job, progress=False)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
-    """Every run's row of results, in the order of `specs`; runs that are missing are trained
-    (`jobs` at a time in separate processes). Stopping it (Ctrl-C, SIGTERM) stops every job;
-    what they finished stays, and the next call picks up from there."""
+def _call(job: tuple[Callable[..., Any], Any, str]) -> Any:
+    function, item, device = job
+    return function(item, device, False)
+
+
+def parallel_map(function: Callable[[T, str | None, bool], R], items: Sequence[T], jobs: int = 1,
+                 device: str = "auto", progress: bool = True) -> Iterator[R]:
+    """function(item, device, progress) for every item, as they finish: in this process when
+    jobs == 1 (device None: the item's own), else `jobs` at a time (progress False) in fresh
+    processes (one GPU each in turn where several are visible, CPU threads split between jobs).
+    `function` must be importable (a module-level function). Stopping the caller (Ctrl-C,
+    SIGTERM, even SIGKILL) stops every job."""
     if jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    if jobs == 1 or len(items) <= 1:
+        for item in items:
+            yield function(item, None, progress)
+        return
+    devices = devices_for(device)
+    threads = 1 if devices[0].startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
+    work = [(function, item, devices[i % len(devices)]) for i, item in enumerate(items)]
+    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        context = multiprocessing.get_context("spawn")
+        # maxtasksperchild=1: a fresh process per item, so none inherits another's memory
+        with context.Pool(min(jobs, len(items)), _start_worker,
+                          (threads, logging.getLogger().getEffectiveLevel(), os.getpid()),
+                          maxtasksperchild=1) as pool:
+            yield from pool.imap_unordered(_call, work)
+    finally:  # leaving the with block terminates the workers, whatever happened
+        signal.signal(signal.SIGTERM, previous_handler)
+
+
+def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
+    """Every run's row of results, in the order of `specs`; runs that are missing are trained,
+    `jobs` at a time (see `parallel_map`). What finished stays when it is stopped, and the next
+    call picks up from there."""
     pending = [s for s in specs if not is_complete(s)]
     log.info("%d runs: %d finished before, %d to do", len(specs), len(specs) - len(pending), len(pending))
     rows: dict[str, dict[str, Any]] = {s.name: complete_run(s) for s in specs if is_complete(s)}
     bar = tqdm(total=len(specs), initial=len(rows), unit="run", desc="runs", disable=None if progress else True)
-    if jobs == 1 or len(pending) <= 1:
-        for spec in pending:
-            rows[spec.name] = complete_run(spec, progress=progress)
-            bar.update(1)
-    else:
-        devices = devices_for(device)
-        threads = 1 if devices[0].startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
-        work = [(spec, devices[i % len(devices)]) for i, spec in enumerate(pending)]
-        previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
-        try:
-            context = multiprocessing.get_context("spawn")
-            # maxtasksperchild=1: a fresh process per run, so no run inherits another's memory
-            with context.Pool(min(jobs, len(pending)), _start_worker, (threads, logging.getLogger().getEffectiveLevel()),
-                              maxtasksperchild=1) as pool:
-                for row in pool.imap_unordered(_complete_run_job, work):
-                    rows[row["run"]] = row
-                    bar.update(1)
-        finally:  # leaving the with block terminates the workers, whatever happened
-            signal.signal(signal.SIGTERM, previous_handler)
+    for row in parallel_map(complete_run, pending, jobs, device, progress):
+        rows[row["run"]] = row
+        bar.update(1)
     bar.close()
     return [rows[s.name] for s in specs]
 

@@ -16,6 +16,25 @@ from torch import Tensor, nn
 _RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
 
 
+def previous_tokens(tokens: Tensor, start_id: int) -> Tensor:
+    """The decoder's input tokens for teacher forcing: the start symbol, then tokens shifted right."""
+    return torch.cat([torch.full_like(tokens[:, :1], start_id), tokens[:, :-1]], dim=1)
+
+
+def sentence_nll(to_vocab: nn.Module, features: Tensor, tokens: Tensor, lengths: Tensor) -> Tensor:
+    """-log p(tokens) per sentence in nats, from the decoder's features at every step (batch, time, dim),
+    padding excluded."""
+    batch, time = tokens.shape
+    if int(lengths.min()) == time:  # no padding: skip the masking copy
+        nll = F.cross_entropy(to_vocab(features.reshape(batch * time, -1)), tokens.reshape(-1), reduction="none")
+        return nll.view(batch, time).sum(dim=1)
+    # Project to the vocabulary (the largest matmul per token) on real tokens only.
+    mask = torch.arange(time, device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)
+    nll = F.cross_entropy(to_vocab(features[mask]), tokens[mask], reduction="none")
+    rows = torch.arange(batch, device=tokens.device).unsqueeze(1).expand(batch, time)[mask]
+    return torch.zeros(batch, device=tokens.device, dtype=nll.dtype).index_add_(0, rows, nll)
+
+
 class RNNDecoder(nn.Module):
     """LSTM or GRU decoder; the state is the recurrent state."""
 

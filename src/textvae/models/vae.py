@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from textvae.models.config import ModelConfig
-from textvae.models.decoders import ConvDecoder, RNNDecoder
+from textvae.models.decoders import ConvDecoder, RNNDecoder, previous_tokens, sentence_nll
 from textvae.models.encoders import RNNEncoder
 
 
@@ -77,18 +76,8 @@ class SentenceVAE(nn.Module):
 
     def distortion(self, tokens: Tensor, lengths: Tensor, z: Tensor) -> Tensor:
         """-log p(x|z) per sentence, in nats (teacher forcing, padding excluded)."""
-        start = torch.full_like(tokens[:, :1], self.eos_id)
-        previous = torch.cat([start, tokens[:, :-1]], dim=1)
-        features, _ = self.decoder(self.decoder_inputs(previous, z))
-        batch, time = tokens.shape
-        if int(lengths.min()) == time:  # no padding: skip the masking copy
-            nll = F.cross_entropy(self.to_vocab(features.reshape(batch * time, -1)), tokens.reshape(-1), reduction="none")
-            return nll.view(batch, time).sum(dim=1)
-        # Project to the vocabulary (the largest matmul per token) on real tokens only.
-        mask = torch.arange(time, device=tokens.device) < lengths.to(tokens.device).unsqueeze(1)
-        nll = F.cross_entropy(self.to_vocab(features[mask]), tokens[mask], reduction="none")
-        rows = torch.arange(batch, device=tokens.device).unsqueeze(1).expand(batch, time)[mask]
-        return torch.zeros(batch, device=tokens.device, dtype=nll.dtype).index_add_(0, rows, nll)
+        features, _ = self.decoder(self.decoder_inputs(previous_tokens(tokens, self.eos_id), z))
+        return sentence_nll(self.to_vocab, features, tokens, lengths)
 
     def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None) -> VAEOutput:
         """One z sample per sentence: the terms of the ELBO."""

@@ -1,0 +1,67 @@
+"""Table 4: syntax in the latent code, minimal pairs at a small and a large C (PAPER.md section 5)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textvae.evaluation.syneval import GroupScores, read_pairs, syneval
+from textvae.experiments.results import cell, markdown_table, write_text
+from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
+from textvae.serialization import write_json
+
+TABLE4_C = (3.0, 100.0)
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def table4_markdown(experiment: Experiment, pairs_file: Path, scores: dict[float, list[GroupScores]],
+                    skip_oov: bool, wall_seconds: float) -> str:
+    targets = list(scores)
+    header = ["group", "pairs", "OOV %"]
+    for c in targets:
+        header += [f"C={c:g} pos", f"C={c:g} neg", f"C={c:g} pos (mean z)", f"C={c:g} neg (mean z)", f"C={c:g} LM"]
+    first = scores[targets[0]]
+    body = []
+    for i, group in enumerate(first):
+        line = [group.group, str(group.pairs), cell(100 * group.oov_share, 1)]
+        for c in targets:
+            g = scores[c][i]
+            line += [percent(g.pos), percent(g.neg), percent(g.pos_mean), percent(g.neg_mean), percent(g.lm)]
+        body.append(line)
+    return "\n".join([
+        "# Table 4: syntax in the latent code (minimal pairs)",
+        "",
+        f"Preset `{experiment.preset}`; lstm-lstm, best-validation weights; pairs from `{pairs_file}`, grouped as "
+        "in the paper. Accuracies in %: pos = share of pairs with p(x+ | z+) > p(x- | z+), neg = the same with z-, "
+        "where z+ / z- are the posterior means of the good / bad sentence, or (mean z) the average of those over "
+        "all pairs of one condition; LM = the decoder as a language model (z = 0, the prior mean). "
+        + ("Pairs with an out-of-vocabulary word are skipped. " if skip_oov else
+           "Out-of-vocabulary words are scored as `<unk>`; OOV % is the share of pairs with at least one. ")
+        + f"Wall time of this invocation: {wall_seconds / 60:.1f} min.",
+        "",
+        markdown_table(header, body),
+        "",
+    ])
+
+
+def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = False, jobs: int = 1,
+               progress: bool = True) -> dict[float, list[GroupScores]]:
+    """Syneval of each C's lstm-lstm run; writes table4.md and table4.json."""
+    from textvae.api import load
+
+    started = time.perf_counter()
+    prepare(experiment)
+    runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress)
+    pairs = read_pairs(pairs_file, grouping="marvin-linzen")
+    scores = {run["C"]: syneval(load(experiment.root / "runs" / run["run"], device=experiment.device), pairs,
+                                skip_oov) for run in runs}
+    wall = time.perf_counter() - started
+    write_json(experiment.root / "table4.json", {
+        "experiment": experiment.to_dict(), "pairs": str(pairs_file), "skip_oov": skip_oov,
+        "groups": {f"{c:g}": [g.to_dict() for g in groups] for c, groups in scores.items()}})
+    write_text(experiment.root / "table4.md", table4_markdown(experiment, Path(pairs_file), scores, skip_oov, wall))
+    return scores
+
