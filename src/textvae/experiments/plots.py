@@ -13,7 +13,7 @@ FIGURE1_PANELS = (  # (result key, axis label)
     ("distortion", "D: distortion (nats)"),
     ("rate", "R: rate (nats)"),
     ("log_det_cov", "LogDetCov of q(z)"),
-    ("mu_norm_sq", "||mu||^2 of q(z)"),
+    ("mu_norm_sq", "||mu||^2 of q(z) (log scale)"),
     ("au", "AU: active units"),
 )
 
@@ -45,6 +45,8 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
             ax.plot([r["C"] for r in mine], [r[key] for r in mine], marker="o", label=model)
         if key == "rate":
             ax.plot(targets, targets, linestyle="--", color="grey", label="R = C")
+        if key == "mu_norm_sq":
+            ax.set_yscale("log")  # it spans orders of magnitude across C
         if key == "au" and latent_dim is not None:
             ax.set_ylim(-0.5, latent_dim + 0.5)
         ax.set_xscale("log")
