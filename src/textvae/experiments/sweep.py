@@ -13,12 +13,11 @@ Runs are independent, so `jobs` of them can train at once in separate processes.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
 import signal
-import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -291,17 +290,22 @@ def devices_for(device: str) -> list[str]:
     return [device]
 
 
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this process when the sweep's process dies, even by SIGKILL, so that no
-    orphan keeps training a run that the next invocation resumes."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before the request took effect
+def _exit_with_parent(parent: int) -> None:
+    """Exit this worker within a second of the sweep's process dying, even by SIGKILL, so that no
+    orphan keeps training a run that the next invocation resumes. (Not PR_SET_PDEATHSIG: that
+    kills workers when the pool thread that started them ends, possibly while one holds the task
+    queue's lock, and the pool's shutdown then waits for that lock forever.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
         os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _start_worker(threads: int, log_level: int, parent: int) -> None:
-    _die_with_parent(parent)
+    _exit_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates us on Ctrl-C
     torch.set_num_threads(threads)
     logging.basicConfig(level=log_level, format="%(message)s")
@@ -340,6 +344,8 @@ def parallel_map(function: Callable[[T, str | None, bool], R], items: Sequence[T
                           (threads, logging.getLogger().getEffectiveLevel(), os.getpid()),
                           maxtasksperchild=1) as pool:
             yield from pool.imap_unordered(_call, work)
+            pool.close()  # a clean shutdown; leaving early (an error, Ctrl-C) terminates instead
+            pool.join()
     finally:  # leaving the with block terminates the workers, whatever happened
         signal.signal(signal.SIGTERM, previous_handler)
 
