@@ -5,6 +5,7 @@ import torch
 
 from textvae.errors import ConfigError
 from textvae.models import ModelConfig, SentenceVAE, parse_model_name
+from textvae.models.rnn import recurrent_layer
 from textvae.serialization import load_weights, save_weights
 
 VOCAB, EOS = 30, 2
@@ -122,3 +123,31 @@ def test_save_and_load_give_identical_outputs(name, tmp_path):
     load_weights(other, tmp_path / "w.safetensors")
     assert torch.equal(other.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
     assert all(torch.equal(a, b) for a, b in zip(other.encode(tokens, lengths), model.encode(tokens, lengths)))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_tf_initialisation_of_recurrent_layers(kind):
+    torch.manual_seed(0)
+    rnn = recurrent_layer(kind, input_dim=6, hidden_dim=5, init="tf")
+    gates = 4 if kind == "lstm" else 3
+    recurrent = rnn.weight_hh_l0  # (gates * hidden, hidden): orthonormal columns
+    torch.testing.assert_close(recurrent.T @ recurrent, torch.eye(5), atol=1e-5, rtol=0)
+    glorot_limit = (6 / (6 + gates * 5)) ** 0.5
+    assert rnn.weight_ih_l0.abs().max() <= glorot_limit
+    forget = torch.zeros(gates * 5)
+    if kind == "lstm":
+        forget[5:10] = 1.0  # gate order: input, forget, cell, output
+    assert torch.equal(rnn.bias_ih_l0 + rnn.bias_hh_l0, forget)
+
+
+def test_torch_initialisation_is_pytorchs_default_and_unknown_ones_are_refused():
+    torch.manual_seed(0)
+    ours = recurrent_layer("lstm", 6, 5, init="torch")
+    torch.manual_seed(0)
+    reference = torch.nn.LSTM(6, 5, batch_first=True)
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="rnn_init"):
+        ModelConfig(rnn_init="xavier")
+    old_config = {k: v for k, v in ModelConfig().to_dict().items() if k != "rnn_init"}
+    assert ModelConfig.from_dict(old_config).rnn_init == "torch"  # what configs written before the field meant

@@ -40,6 +40,11 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class RNNInit(str, Enum):
+    tf = "tf"
+    torch = "torch"
+
+
 @app.callback()
 def _configure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
@@ -73,6 +78,8 @@ def train(
     embedding_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     hidden_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     latent_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
+    rnn_init: Annotated[RNNInit, typer.Option(help="Recurrent weights start as TensorFlow's defaults (the "
+                                              "paper's; LSTM forget-gate bias 1) or PyTorch's.")] = RNNInit.tf,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations; default: each epoch.")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out; its saved configs replace the other options.")] = False,
@@ -100,7 +107,8 @@ def train(
             seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every, device=device,
             precision=precision.value,
         )
-        result = run_training(out, data, ModelConfig(model=model, **sizes), training, progress=progress)
+        model_config = ModelConfig(model=model, rnn_init=rnn_init.value, **sizes)
+        result = run_training(out, data, model_config, training, progress=progress)
     v = result.valid
     typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
                f"PPL {v.ppl_elbo:.2f}")

@@ -153,6 +153,8 @@ def load_lm(lm_dir: Path | str, device: str = "cpu") -> tuple[LanguageModel, Voc
     if "language_model" not in saved:
         raise RunDirError(f"{lm_dir}: holds no language model (a VAE run? use textvae evaluate)")
     vocab = Vocabulary.load(lm_dir / "vocab.txt")
-    lm = LanguageModel(LMConfig(**saved["language_model"]), eos_id=vocab.eos_id, pad_id=vocab.pad_id)
+    # Language models saved before rnn_init existed started the PyTorch way.
+    config = LMConfig(**{"rnn_init": "torch", **saved["language_model"]})
+    lm = LanguageModel(config, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     load_weights(lm, lm_dir / "model.safetensors")
     return lm.to(resolve_device(device)), vocab

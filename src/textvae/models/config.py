@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textvae.errors import ConfigError
+from textvae.models.rnn import RNN_INITS
 
 ENCODER_KINDS = ("lstm", "gru")
 DECODER_KINDS = ("lstm", "gru", "cnn")
@@ -40,6 +41,9 @@ class ModelConfig:
     kernel_width: int = 20
     conv_blocks: int = 2
     dropout: float = 0.1
+    # How recurrent layers start: "tf" (TensorFlow's defaults, as the paper trained; forget-gate
+    # bias 1) or "torch" (PyTorch's). Only training from scratch depends on it.
+    rnn_init: str = "tf"
 
     def __post_init__(self) -> None:
         encoder, decoder = parse_model_name(self.model)
@@ -49,6 +53,8 @@ class ModelConfig:
         for name in ("embedding_dim", "hidden_dim", "latent_dim", "conv_channels", "kernel_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.rnn_init not in RNN_INITS:
+            raise ConfigError(f"rnn_init must be one of {RNN_INITS}, got {self.rnn_init!r}")
 
     @property
     def encoder_kind(self) -> str:
@@ -67,7 +73,8 @@ class ModelConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
+        # Configs written before rnn_init existed describe models that started the PyTorch way.
+        return cls(**{"rnn_init": "torch", **data})
 
 
 # Size presets: the paper's, and a small one that trains in minutes on a laptop CPU.

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-_RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+from textvae.models.rnn import recurrent_layer
 
 
 def previous_tokens(tokens: Tensor, start_id: int) -> Tensor:
@@ -38,9 +38,9 @@ def sentence_nll(to_vocab: nn.Module, features: Tensor, tokens: Tensor, lengths:
 class RNNDecoder(nn.Module):
     """LSTM or GRU decoder; the state is the recurrent state."""
 
-    def __init__(self, kind: str, input_dim: int, hidden_dim: int):
+    def __init__(self, kind: str, input_dim: int, hidden_dim: int, init: str = "tf"):
         super().__init__()
-        self.rnn = _RNN[kind](input_dim, hidden_dim, batch_first=True)
+        self.rnn = recurrent_layer(kind, input_dim, hidden_dim, init)
         self.output_dim = hidden_dim
 
     def forward(self, inputs: Tensor, state: Any = None) -> tuple[Tensor, Any]:

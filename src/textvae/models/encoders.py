@@ -5,15 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-_RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+from textvae.models.rnn import recurrent_layer
 
 
 class RNNEncoder(nn.Module):
     """Unidirectional LSTM or GRU; returns the output at each sentence's last real token."""
 
-    def __init__(self, kind: str, input_dim: int, hidden_dim: int):
+    def __init__(self, kind: str, input_dim: int, hidden_dim: int, init: str = "tf"):
         super().__init__()
-        self.rnn = _RNN[kind](input_dim, hidden_dim, batch_first=True)
+        self.rnn = recurrent_layer(kind, input_dim, hidden_dim, init)
         self.output_dim = hidden_dim
 
     def forward(self, embedded: Tensor, lengths: Tensor) -> Tensor:

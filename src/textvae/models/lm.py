@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from textvae.errors import ConfigError
 from textvae.models.decoders import RNNDecoder, previous_tokens, sentence_nll
+from textvae.models.rnn import RNN_INITS
 
 
 @dataclass
@@ -22,10 +23,13 @@ class LMConfig:
     vocab_size: int = 0  # filled in from the vocabulary
     embedding_dim: int = 256
     hidden_dim: int = 512
+    rnn_init: str = "tf"  # see ModelConfig.rnn_init
 
     def __post_init__(self) -> None:
         if self.kind not in ("lstm", "gru"):
             raise ConfigError(f"language model kind must be lstm or gru, got {self.kind!r}")
+        if self.rnn_init not in RNN_INITS:
+            raise ConfigError(f"rnn_init must be one of {RNN_INITS}, got {self.rnn_init!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,7 +42,7 @@ class LanguageModel(nn.Module):
             raise ValueError("config.vocab_size must be set (at least the three special entries)")
         self.config, self.eos_id, self.pad_id = config, eos_id, pad_id
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
-        self.decoder = RNNDecoder(config.kind, config.embedding_dim, config.hidden_dim)
+        self.decoder = RNNDecoder(config.kind, config.embedding_dim, config.hidden_dim, config.rnn_init)
         self.to_vocab = nn.Linear(config.hidden_dim, config.vocab_size)
 
     @property

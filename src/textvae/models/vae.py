@@ -34,7 +34,7 @@ def build_decoder(config: ModelConfig) -> nn.Module:
         return ConvDecoder(
             input_dim, config.hidden_dim, config.conv_channels, config.kernel_width, config.conv_blocks, config.dropout
         )
-    return RNNDecoder(config.decoder_kind, input_dim, config.hidden_dim)
+    return RNNDecoder(config.decoder_kind, input_dim, config.hidden_dim, config.rnn_init)
 
 
 class SentenceVAE(nn.Module):
@@ -49,7 +49,7 @@ class SentenceVAE(nn.Module):
         self.eos_id = eos_id
         self.pad_id = pad_id
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
-        self.encoder = RNNEncoder(config.encoder_kind, config.embedding_dim, config.hidden_dim)
+        self.encoder = RNNEncoder(config.encoder_kind, config.embedding_dim, config.hidden_dim, config.rnn_init)
         self.to_mu = nn.Linear(config.hidden_dim, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim)
         self.decoder = build_decoder(config)
