@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 FIGURE1_C = (3.0, 5.0, 10.0, 15.0, 30.0, 60.0, 100.0)
 RATE_TOLERANCE = 0.10  # |R - C| / C allowed for C >= RATE_CHECKED_FROM
 RATE_CHECKED_FROM = 5.0
-DISTORTION_NOISE = 0.5  # nats: a rise of D smaller than this between neighbouring C counts as noise
+# nats: a rise of D smaller than this between neighbouring C counts as noise. Measured: across
+# three seeds of LSTM-LSTM on Yelp at the cpu-small preset, D at one C had a standard deviation
+# of 0.4 to 0.7 nats, so two single-seed runs differ by about 0.8 nats (one sd) by chance alone.
+DISTORTION_NOISE = 1.0
 
 
 @dataclass
@@ -70,11 +73,15 @@ def rate_trend(model: str, rows: Sequence[dict[str, Any]], runs_dir: Any = None)
 def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
     rises = [(a, b) for a, b in zip(rows, rows[1:]) if b["distortion"] > a["distortion"] + DISTORTION_NOISE]
     observed = " -> ".join(f"{r['distortion']:.1f}" for r in rows)
+    small_rises = [(a, b) for a, b in zip(rows, rows[1:]) if 0 < b["distortion"] - a["distortion"] <= DISTORTION_NOISE]
+    if small_rises:
+        observed += "; " + ", ".join(f"+{b['distortion'] - a['distortion']:.2f} from C={a['C']:g} to C={b['C']:g}"
+                                     for a, b in small_rises) + " is within the noise allowance"
     why = ""
     if rises:
         why = "; ".join(f"D rises by {b['distortion'] - a['distortion']:.2f} nats from C={a['C']:g} to C={b['C']:g}"
                         for a, b in rises)
-        why += f" (more than the {DISTORTION_NOISE}-nat noise allowance). "
+        why += f" (more than the {DISTORTION_NOISE:g}-nat allowance for seed-to-seed noise). "
         high = rises[-1][1]
         if high.get("mu_norm_sq") is not None:
             # a shift m shared by every posterior mean costs ||m||^2 / 2 nats of KL and tells nothing about x
@@ -87,7 +94,7 @@ def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
     return Trend(model, "D against C", "D falls as C rises (better reconstruction)", observed, not rises, why)
 
 
-def _monotone_trend(model: str, rows: Sequence[dict[str, Any]], key: str, label: str, paper: str,
+def monotone_trend(model: str, rows: Sequence[dict[str, Any]], key: str, label: str, paper: str,
                     sign: int) -> Trend:
     values = [r[key] for r in rows]
     usable = [(r["C"], v) for r, v in zip(rows, values) if v is not None]
@@ -97,8 +104,23 @@ def _monotone_trend(model: str, rows: Sequence[dict[str, Any]], key: str, label:
     rho = spearman([c for c, _ in usable], [v for _, v in usable])
     observed = " -> ".join(cell(v) for v in values) + f" (Spearman rho with C {rho:+.2f})"
     agrees = rho * sign > 0.5
-    why = "" if agrees else f"the rank correlation with C is {rho:+.2f}, not clearly {'positive' if sign > 0 else 'negative'}"
+    why = ""
+    if not agrees:
+        start = _start_of_monotone_tail([v for _, v in usable], sign)
+        why = f"the rank correlation with C is {rho:+.2f}, not clearly {'positive' if sign > 0 else 'negative'}"
+        if 0 < start < len(usable) - 1:
+            head, tail = usable[: start + 1], usable[start:]
+            why += (f": it moves the paper's way only from C={tail[0][0]:g} on ({' -> '.join(cell(v) for _, v in tail)}), "
+                    f"not below ({' -> '.join(cell(v) for _, v in head)})")
     return Trend(model, label, paper, observed, agrees, why)
+
+
+def _start_of_monotone_tail(values: Sequence[float], sign: int) -> int:
+    """The first index from which `values` move only in the direction `sign` (+1 up, -1 down)."""
+    start = len(values) - 1
+    while start > 0 and (values[start] - values[start - 1]) * sign > 0:
+        start -= 1
+    return start
 
 
 def figure1_trends(rows: Sequence[dict[str, Any]], runs_dir: Any = None) -> list[Trend]:
@@ -110,9 +132,9 @@ def figure1_trends(rows: Sequence[dict[str, Any]], runs_dir: Any = None) -> list
         trends += [
             rate_trend(model, mine, runs_dir),
             distortion_trend(model, mine),
-            _monotone_trend(model, mine, "mu_norm_sq", "||mu||^2 against C",
+            monotone_trend(model, mine, "mu_norm_sq", "||mu||^2 against C",
                             "||mu||^2 rises with C (the aggregate posterior drifts from the prior)", +1),
-            _monotone_trend(model, mine, "log_det_cov", "LogDetCov against C",
+            monotone_trend(model, mine, "log_det_cov", "LogDetCov against C",
                             "LogDetCov falls with C (the aggregate posterior shrinks)", -1),
             Trend(model, "AU against C", "not stated", au, None),
         ]
@@ -146,8 +168,8 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         "## Trends next to the paper's",
         "",
         f"Checks: R within {100 * RATE_TOLERANCE:g}% of C for every C >= {RATE_CHECKED_FROM:g}; D never rises by "
-        f"more than {DISTORTION_NOISE} nats from one C to the next; ||mu||^2 and LogDetCov have a Spearman "
-        "rank correlation with C beyond +-0.5 in the paper's direction.",
+        f"more than {DISTORTION_NOISE:g} nat(s) from one C to the next (seed-to-seed noise); ||mu||^2 and "
+        "LogDetCov have a Spearman rank correlation with C beyond +-0.5 in the paper's direction.",
         "",
         markdown_table(["model", "quantity", "paper", "observed here", "verdict"],
                        [[t.model, t.quantity, t.paper, t.observed, verdict[t.agrees]] for t in trends]),
