@@ -25,6 +25,7 @@ from textvae.data.corpus import EncodedCorpus, load_corpus
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.models.lm import LanguageModel, LMConfig
+from textvae.models.rnn import SAVED_BEFORE_RNN_INIT
 from textvae.serialization import load_weights, read_json, save_weights, write_atomic, write_json
 from textvae.training import resolve_device
 
@@ -153,8 +154,7 @@ def load_lm(lm_dir: Path | str, device: str = "cpu") -> tuple[LanguageModel, Voc
     if "language_model" not in saved:
         raise RunDirError(f"{lm_dir}: holds no language model (a VAE run? use textvae evaluate)")
     vocab = Vocabulary.load(lm_dir / "vocab.txt")
-    # Language models saved before rnn_init existed started the PyTorch way.
-    config = LMConfig(**{"rnn_init": "torch", **saved["language_model"]})
+    config = LMConfig(**{**SAVED_BEFORE_RNN_INIT, **saved["language_model"]})
     lm = LanguageModel(config, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     load_weights(lm, lm_dir / "model.safetensors")
     return lm.to(resolve_device(device)), vocab

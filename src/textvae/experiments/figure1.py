@@ -71,9 +71,10 @@ def rate_trend(model: str, rows: Sequence[dict[str, Any]], runs_dir: Any = None)
 
 
 def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
-    rises = [(a, b) for a, b in zip(rows, rows[1:]) if b["distortion"] > a["distortion"] + DISTORTION_NOISE]
+    steps = list(zip(rows, rows[1:]))
+    rises = [(a, b) for a, b in steps if b["distortion"] - a["distortion"] > DISTORTION_NOISE]
+    small_rises = [(a, b) for a, b in steps if 0 < b["distortion"] - a["distortion"] <= DISTORTION_NOISE]
     observed = " -> ".join(f"{r['distortion']:.1f}" for r in rows)
-    small_rises = [(a, b) for a, b in zip(rows, rows[1:]) if 0 < b["distortion"] - a["distortion"] <= DISTORTION_NOISE]
     if small_rises:
         observed += "; " + ", ".join(f"+{b['distortion'] - a['distortion']:.2f} from C={a['C']:g} to C={b['C']:g}"
                                      for a, b in small_rises) + " is within the noise allowance"
@@ -95,7 +96,7 @@ def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
 
 
 def monotone_trend(model: str, rows: Sequence[dict[str, Any]], key: str, label: str, paper: str,
-                    sign: int) -> Trend:
+                   sign: int) -> Trend:
     values = [r[key] for r in rows]
     usable = [(r["C"], v) for r, v in zip(rows, values) if v is not None]
     if len(usable) < 2:
@@ -133,9 +134,9 @@ def figure1_trends(rows: Sequence[dict[str, Any]], runs_dir: Any = None) -> list
             rate_trend(model, mine, runs_dir),
             distortion_trend(model, mine),
             monotone_trend(model, mine, "mu_norm_sq", "||mu||^2 against C",
-                            "||mu||^2 rises with C (the aggregate posterior drifts from the prior)", +1),
+                           "||mu||^2 rises with C (the aggregate posterior drifts from the prior)", +1),
             monotone_trend(model, mine, "log_det_cov", "LogDetCov against C",
-                            "LogDetCov falls with C (the aggregate posterior shrinks)", -1),
+                           "LogDetCov falls with C (the aggregate posterior shrinks)", -1),
             Trend(model, "AU against C", "not stated", au, None),
         ]
     return trends

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textvae.errors import ConfigError
-from textvae.models.rnn import RNN_INITS
+from textvae.models.rnn import SAVED_BEFORE_RNN_INIT, check_rnn_init
 
 ENCODER_KINDS = ("lstm", "gru")
 DECODER_KINDS = ("lstm", "gru", "cnn")
@@ -53,8 +53,7 @@ class ModelConfig:
         for name in ("embedding_dim", "hidden_dim", "latent_dim", "conv_channels", "kernel_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.rnn_init not in RNN_INITS:
-            raise ConfigError(f"rnn_init must be one of {RNN_INITS}, got {self.rnn_init!r}")
+        check_rnn_init(self.rnn_init)
 
     @property
     def encoder_kind(self) -> str:
@@ -73,8 +72,7 @@ class ModelConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
-        # Configs written before rnn_init existed describe models that started the PyTorch way.
-        return cls(**{"rnn_init": "torch", **data})
+        return cls(**{**SAVED_BEFORE_RNN_INIT, **data})
 
 
 # Size presets: the paper's, and a small one that trains in minutes on a laptop CPU.

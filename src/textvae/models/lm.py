@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from textvae.errors import ConfigError
 from textvae.models.decoders import RNNDecoder, previous_tokens, sentence_nll
-from textvae.models.rnn import RNN_INITS
+from textvae.models.rnn import check_rnn_init
 
 
 @dataclass
@@ -28,8 +28,7 @@ class LMConfig:
     def __post_init__(self) -> None:
         if self.kind not in ("lstm", "gru"):
             raise ConfigError(f"language model kind must be lstm or gru, got {self.kind!r}")
-        if self.rnn_init not in RNN_INITS:
-            raise ConfigError(f"rnn_init must be one of {RNN_INITS}, got {self.rnn_init!r}")
+        check_rnn_init(self.rnn_init)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,17 +5,25 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from textvae.errors import ConfigError
+
 RNN_KINDS = {"lstm": nn.LSTM, "gru": nn.GRU}
 RNN_INITS = ("tf", "torch")
+# What a saved config without rnn_init means: models from before the field started the PyTorch way.
+SAVED_BEFORE_RNN_INIT = {"rnn_init": "torch"}
+
+
+def check_rnn_init(init: str) -> None:
+    if init not in RNN_INITS:
+        raise ConfigError(f"rnn_init must be one of {RNN_INITS}, got {init!r}")
 
 
 def recurrent_layer(kind: str, input_dim: int, hidden_dim: int, init: str = "tf") -> nn.RNNBase:
     """A one-layer, batch-first LSTM or GRU, initialised as `init` says (see `RNN_INITS`)."""
+    check_rnn_init(init)
     rnn = RNN_KINDS[kind](input_dim, hidden_dim, batch_first=True)
     if init == "tf":
         tf_initialise_(rnn)
-    elif init != "torch":
-        raise ValueError(f"unknown recurrent initialisation {init!r}: expected one of {RNN_INITS}")
     return rnn
 
 
