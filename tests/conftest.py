@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from textvae.precision import bf16_support
+
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+_BF16 = bf16_support("cpu")
+needs_bf16 = pytest.mark.skipif(not _BF16.supported, reason=f"needs bf16 on this CPU: {_BF16.about}")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -110,4 +110,5 @@ def test_load_corpus_logs_truncation(tmp_path, caplog):
     with caplog.at_level("INFO"):
         corpus = load_corpus(path, vocab, max_length=2, name="train")
     assert corpus.truncated == 1
-    assert "1 truncated to 2 words" in caplog.text
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["train: 1 of 2 sentences are longer than 2 words and were cut to 2 (--max-length sets the limit)"]

@@ -7,7 +7,7 @@ import io
 
 import pytest
 import torch
-from conftest import TINY_SENTENCES
+from conftest import TINY_SENTENCES, needs_bf16
 
 from textvae import Interpolation, load
 from textvae.cli import main
@@ -392,6 +392,7 @@ def test_python_api(run_dir):
         vae.decode(torch.zeros(2, 7))
 
 
+@needs_bf16
 def test_bf16_decoding_runs_every_strategy_and_mostly_agrees_with_fp32():
     model, z = make_model("lstm-lstm"), latent_codes(32)
     for strategy in ("greedy", "top-p", "beam"):

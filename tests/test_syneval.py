@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from test_cli import run_cli
+from textvae.data.vocab import SPECIALS, Vocabulary
 from textvae.errors import ConfigError, DataError
 from textvae.evaluation.syneval import MARVIN_LINZEN_GROUPS, OVERALL, read_pairs, syneval
 
@@ -25,7 +26,13 @@ class ScriptedVAE:
     bad one: a positive code prefers the good sentence, a negative one the bad, z = 0 neither."""
 
     def __init__(self, codes: dict[str, float], good: set[str], vocab: set[str]):
-        self.codes, self.good, self.vocab = codes, good, vocab
+        self.codes, self.good = codes, good
+        self.vocab = Vocabulary([*SPECIALS, *sorted(vocab)])
+        self.tokenizer = str.split
+        self.warnings: list[str] = []
+
+    def warn_unknown(self, sentences, what):
+        self.warnings.append(what)
 
     def encode(self, sentences):
         mu = torch.tensor([[float(self.codes[s])] for s in sentences])
@@ -67,9 +74,31 @@ def test_every_pair_is_scored_or_skipped_and_oov_is_counted(tmp_path):
     for skip in (False, True):
         (row,) = syneval(vae, pairs, skip_oov=skip)  # one group: just "overall"
         assert row.group == OVERALL and row.pairs == 5 and row.oov_pairs == 2 and row.oov_share == 0.4
-        assert row.scored + row.skipped == row.pairs
+        assert row.scored + row.skipped == row.pairs and row.ties == 0
         assert row.skipped == (2 if skip else 0)
         assert row.pos == 1.0
+
+
+def test_pairs_identical_after_the_vocabulary_are_ties_outside_every_accuracy(tmp_path, caplog):
+    records = [{"case": "c1", "sentence_good": "g0 x", "sentence_bad": "b0 x"},  # scored: the good one wins
+               {"case": "c1", "sentence_good": "rare1 x", "sentence_bad": "rare2 x"},  # both read "<unk> x": a tie
+               {"case": "c2", "sentence_good": "g1", "sentence_bad": "b1"},  # scored: the good one loses
+               {"case": "c2", "sentence_good": "x rare3", "sentence_bad": "x rare4"}]  # a tie
+    codes = {"g0 x": 1.0, "b0 x": 1.0, "g1": -1.0, "b1": -1.0, "rare1 x": 1.0, "rare2 x": 1.0,
+             "x rare3": -1.0, "x rare4": -1.0}
+    vae = ScriptedVAE(codes, {"g0 x", "g1", "rare1 x", "x rare3"}, {"g0", "b0", "g1", "b1", "x"})
+    pairs = read_pairs(write_pairs(tmp_path / "p.jsonl", records), "case")
+    with caplog.at_level("WARNING"):
+        rows = {r.group: r for r in syneval(vae, pairs)}
+    # without ties each group would read 50% (a tie is no win); with them left out, 100% and 0%
+    assert (rows["c1"].ties, rows["c1"].scored, rows["c1"].pos) == (1, 1, 1.0)
+    assert (rows["c2"].ties, rows["c2"].scored, rows["c2"].pos) == (1, 1, 0.0)
+    overall = rows[OVERALL]
+    assert (overall.pairs, overall.scored, overall.skipped, overall.ties, overall.pos) == (4, 2, 0, 2, 0.5)
+    assert "2 of 4 pairs (50.0%) are the same token sequence" in caplog.text
+    # skipped pairs (out of vocabulary) are not also counted as ties
+    overall = syneval(vae, pairs, skip_oov=True)[-1]
+    assert (overall.skipped, overall.ties, overall.scored) == (2, 0, 2)
 
 
 def test_read_pairs_reports_bad_lines_with_their_number(tmp_path):
@@ -145,6 +174,6 @@ def test_syneval_cli(tmp_path, capsys):
     assert set(groups) == {"k1", "k2", OVERALL}
     assert groups[OVERALL]["pairs"] == 2 and groups[OVERALL]["oov_pairs"] == 1 and groups["k2"]["oov_share"] == 1.0
     code, table, _ = run_cli(["syneval", str(run), "--pairs", str(pairs), "--skip-oov"], capsys)
-    assert code == 0 and "| overall | 2 | 1 | 1 | 50.0 |" in table
+    assert code == 0 and "| overall | 2 | 1 | 1 | 0 | 50.0 |" in table
     code, _, err = run_cli(["syneval", str(run), "--pairs", str(tmp_path / "missing.jsonl")], capsys)
     assert code == 2 and "missing.jsonl" in err and len(err.strip().splitlines()) == 1

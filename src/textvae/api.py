@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,16 +14,21 @@ import torch
 from torch import Tensor
 
 from textvae.data.batching import Batch, collate
-from textvae.data.corpus import EncodedCorpus, encode_corpus
+from textvae.data.corpus import EncodedCorpus, encode_corpus, unknown_words_note
+from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
 from textvae.generation import Decoding, decode, interpolation_path
+from textvae.generation.decoding import fresh_seed, prior_codes, row_uniforms
 from textvae.models.vae import SentenceVAE
-from textvae.precision import check_precision
+from textvae.precision import resolve_precision
+from textvae.runtime import set_threads
 from textvae.serialization import load_weights
 from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
+
+log = logging.getLogger(__name__)
 
 Sentences = Sequence[str] | Sequence[Sequence[str]]
 
@@ -29,15 +36,18 @@ Sentences = Sequence[str] | Sequence[Sequence[str]]
 class TextVAE:
     """A `SentenceVAE` bundled with its vocabulary, taking sentences as text.
 
-    Sentences are strings (split on whitespace) or lists of tokens; `<eos>` is added.
+    Sentences are strings (tokenized as the run's training data was: split on whitespace unless
+    it was trained with --tokenize moses) or lists of tokens; `<eos>` is added.
     """
 
     def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None, batch_size: int = 256,
-                 precision: str = "fp32"):
+                 precision: str = "auto"):
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
-        self.precision = check_precision(precision)  # of decoding: fp32, or bf16 autocast
+        self.tokenizer: Tokenizer = config.data.tokenizer if config is not None else AS_GIVEN
+        # Decoding runs in fp32 or under bf16 autocast; "auto" picks bf16 where it runs and is faster.
+        self.precision = resolve_precision(precision, model.device)
         self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
         self.decode_batch_size = 1024  # latent codes decoded together (larger batches gain nothing on CPU)
 
@@ -49,11 +59,23 @@ class TextVAE:
     def latent_dim(self) -> int:
         return self.model.config.latent_dim
 
-    def corpus(self, sentences: Sentences) -> EncodedCorpus:
+    def tokenize(self, sentences: Sentences) -> list[list[str]]:
         if isinstance(sentences, str):
             raise TypeError("expected a list of sentences, got one string")
-        tokenized = [s.split() if isinstance(s, str) else list(s) for s in sentences]
-        return encode_corpus(tokenized, self.vocab)
+        return [self.tokenizer(s) if isinstance(s, str) else list(s) for s in sentences]
+
+    def corpus(self, sentences: Sentences) -> EncodedCorpus:
+        return encode_corpus(self.tokenize(sentences), self.vocab)
+
+    def unknown_words(self, sentences: Sentences) -> Counter[str]:
+        """Words of `sentences` outside the vocabulary (they read as `<unk>`), with their counts."""
+        return Counter(w for s in self.tokenize(sentences) for w in s if w not in self.vocab)
+
+    def warn_unknown(self, sentences: Sentences, what: str) -> None:
+        """One warning line when `sentences` hold words outside the vocabulary."""
+        unknown = self.unknown_words(sentences)
+        if unknown:
+            log.warning("%s: not in the vocabulary, read as <unk>: %s", what, unknown_words_note(unknown))
 
     def batch(self, sentences: Sentences) -> Batch:
         """Sentences as one padded batch on the model's device, in the order given."""
@@ -79,14 +101,6 @@ class TextVAE:
         return torch.cat([-self.model.distortion(batch.tokens, batch.lengths, z[span])
                           for span, batch in self.chunks(sentences)])
 
-    def _generator(self, seed: int | None) -> torch.Generator:
-        generator = torch.Generator(device=self.device)
-        if seed is None:
-            generator.seed()  # fresh, non-deterministic
-        else:
-            generator.manual_seed(seed)
-        return generator
-
     def decode(
         self, z: Tensor, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
     ) -> list[str]:
@@ -94,21 +108,31 @@ class TextVAE:
 
         `decoding` is a `Decoding` or a strategy name ("greedy", "sample", "top-k", "top-p",
         "beam"); keyword options set its fields, e.g. `decode(z, "top-p", top_p=0.7, seed=1)`.
-        The same seed gives the same sentences."""
+        The same seed gives the same sentences, and row i's sentence depends on row i alone."""
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
-        decoding, generator = as_decoding(decoding, **options), self._generator(seed)
-        ids = [s for start in range(0, z.size(0), self.decode_batch_size)
-               for s in decode(self.model, z[start : start + self.decode_batch_size], decoding, generator,
-                               self.precision)]
+        decoding = as_decoding(decoding, **options)
+        seed = fresh_seed() if seed is None else seed
+        ids = []
+        for start in range(0, z.size(0), self.decode_batch_size):
+            chunk = z[start : start + self.decode_batch_size]
+            uniforms = row_uniforms(seed, chunk.size(0), decoding.max_length, first_row=start) if decoding.samples \
+                else None
+            ids.extend(decode(self.model, chunk, decoding, precision=self.precision, uniforms=uniforms))
         return [" ".join(self.vocab.decode(s)) for s in ids]
 
+    def prior(self, n: int, seed: int | None = None) -> Tensor:
+        """n codes z ~ N(0, I), (n, latent); code i depends on the seed and i only."""
+        if n < 0:
+            raise ConfigError(f"the number of codes must not be negative, got {n}")
+        return prior_codes(fresh_seed() if seed is None else seed, n, self.latent_dim).to(self.device)
+
     def sample(self, n: int, decoding: Decoding | str = "sample", seed: int | None = None, **options: Any) -> list[str]:
-        """n sentences decoded from z ~ N(0, I) (ancestral sampling unless told otherwise)."""
-        generator = self._generator(seed)
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)
-        return self.decode(z, decoding, seed=None if seed is None else seed + 1, **options)
+        """n sentences decoded from z ~ N(0, I) (ancestral sampling unless told otherwise). At one
+        seed the first sentences are the same for any n."""
+        seed = fresh_seed() if seed is None else seed
+        return self.decode(self.prior(n, seed), decoding, seed=seed, **options)
 
     def reconstruct(
         self, sentences: Sentences, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
@@ -117,8 +141,9 @@ class TextVAE:
 
         `max_length` defaults to 10 tokens more than the longest sentence given."""
         if "max_length" not in options and not isinstance(decoding, Decoding):
-            longest = max((len(s.split()) if isinstance(s, str) else len(s) for s in sentences), default=0)
+            longest = max((len(s) for s in self.tokenize(sentences)), default=0)
             options["max_length"] = 10 + longest
+        self.warn_unknown(sentences, "sentences to reconstruct")
         mu, _ = self.encode(sentences)
         return self.decode(mu, decoding, seed, **options)
 
@@ -129,12 +154,16 @@ class TextVAE:
         """Sentences along the straight line between two latent codes (the paper's Table 2).
 
         `start` and `end` are sentences, encoded with their posterior mean, or None for a draw
-        from the prior; the same seed gives the same draws and the same sentences."""
-        generator = self._generator(seed)
-        prior = torch.randn(2, self.latent_dim, generator=generator, device=self.device)
+        from the prior (the first two codes of `prior(n, seed)`); the same seed gives the same draws
+        and the same sentences."""
+        seed = fresh_seed() if seed is None else seed
+        prior = self.prior(2, seed)
+        for name, sentence in (("start (--from)", start), ("end (--to)", end)):
+            if sentence is not None:
+                self.warn_unknown([sentence], f"{name} {sentence!r}")
         ends = [self.encode([s])[0][0] if s is not None else prior[i] for i, s in enumerate((start, end))]
         weights, z = interpolation_path(ends[0], ends[1], steps)
-        sentences = self.decode(z, decoding, seed=None if seed is None else seed + 1, **options)
+        sentences = self.decode(z, decoding, seed=seed, **options)
         return Interpolation(weights.cpu(), z.cpu(), sentences)
 
 
@@ -154,9 +183,13 @@ class Interpolation:
     sentences: list[str]
 
 
-def load(run_dir: Path | str, device: str = "cpu", weights: str = "best", precision: str = "fp32") -> TextVAE:
-    """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`; `precision="bf16"`
-    decodes under bfloat16 autocast."""
+def load(run_dir: Path | str, device: str = "auto", weights: str = "best", precision: str = "auto",
+         threads: int | None = None) -> TextVAE:
+    """Load a trained run: `weights="best"` (lowest validation loss) or `"last"`; `device` "auto"
+    (a GPU where PyTorch sees one), "cpu", "cuda" or "cuda:N"; decoding `precision` "auto" (bf16
+    autocast where this machine runs it faster), "fp32" or "bf16"; `threads`: CPU threads for
+    PyTorch (None keeps the current setting)."""
+    set_threads(threads)
     run_dir = Path(run_dir)
     if weights not in ("best", "last"):
         raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
@@ -173,8 +206,10 @@ def load(run_dir: Path | str, device: str = "cpu", weights: str = "best", precis
 def evaluate(
     model: TextVAE, sentences: Sentences | EncodedCorpus, iw_samples: int = 500, au_threshold: float = 0.01,
     repeats: int = 5, seed: int = 0, batch_size: int = 256, max_tokens: int = 8192, progress: bool = False,
+    threads: int | None = None,
 ) -> Evaluation:
     """Every measurement of `textvae evaluate` for a loaded model on a list of sentences."""
+    set_threads(threads)
     corpus = sentences if isinstance(sentences, EncodedCorpus) else model.corpus(sentences)
     return evaluate_corpus_fully(model.model, corpus, iw_samples=iw_samples, au_threshold=au_threshold,
                                  repeats=repeats, seed=seed, batch_size=batch_size, max_tokens=max_tokens,

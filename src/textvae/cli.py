@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from enum import Enum
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from textvae.errors import TextVAEError
+from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
+from textvae.training import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:
     from textvae.generation import Decoding
@@ -22,27 +25,82 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no boxes, no <bool> type column, readable when piped
 )
 log = logging.getLogger("textvae")
 
 
-DeviceOption = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
-WeightsOption = Annotated[str, typer.Option(help="best or last.")]
+# -- options shared by several commands ----------------------------------------------------------
+DeviceOption = Annotated[str, typer.Option(help="auto (a GPU where PyTorch sees one, else the CPU), cpu, cuda or "
+                                                "cuda:N.")]
+WeightsOption = Annotated[str, typer.Option(help="best (lowest validation loss) or last.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    min=1, help="CPU threads for PyTorch [default: PyTorch's, one per core]. With other work on the machine, "
+                "fewer can be much faster.")]
+ProgressOption = Annotated[bool, typer.Option(
+    help="Report progress: a bar on a terminal, a line every 20 s when output goes to a file or pipe.")]
 
 
 class Preset(str, Enum):
     paper = "paper"
     small = "small"
+    cpu_small = "cpu-small"
 
 
 class Precision(str, Enum):
     fp32 = "fp32"
     bf16 = "bf16"
+    auto = "auto"
 
 
 class RNNInit(str, Enum):
     tf = "tf"
     torch = "torch"
+
+
+class Tokenize(str, Enum):
+    none = "none"
+    moses = "moses"
+
+
+DecodePrecisionOption = Annotated[Precision, typer.Option(
+    help="auto: bf16 autocast where this machine runs it faster (one log line says which), else fp32. bf16 where "
+         "the CPU cannot run it is an error.")]
+RunTokenizeOption = Annotated[Optional[Tokenize], typer.Option(
+    "--tokenize", help="How lines become tokens: none (split on whitespace) or moses [default: the run's, as its "
+                       "training data was read].")]
+RunLowercaseOption = Annotated[Optional[bool], typer.Option(
+    "--lowercase/--no-lowercase", help="Lower-case the text first [default: the run's].")]
+
+
+def _load(run_dir: Path, device: str, weights: str, precision: str = "auto", threads: int | None = None,
+          tokenize: Tokenize | None = None, lowercase: bool | None = None):
+    """A run loaded for a command, its tokenizer overridden where the options say so."""
+    from dataclasses import replace
+
+    from textvae.api import load
+
+    vae = load(run_dir, device=device, weights=weights, precision=precision, threads=threads)
+    if tokenize is not None:
+        vae.tokenizer = replace(vae.tokenizer, kind=tokenize.value)
+    if lowercase is not None:
+        vae.tokenizer = replace(vae.tokenizer, lowercase=lowercase)
+    return vae
+
+
+def _output_file(path: Path, force: bool = True) -> Path:
+    """Check where a command will write, before it works: not a directory, a parent that exists
+    (made when missing) and can be written."""
+    from textvae.errors import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a directory; give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"--out {path}: cannot write in {path.parent} (permission denied or read-only)")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ConfigError(f"--out {path}: the file exists and cannot be written")
+    return path
 
 
 @app.callback()
@@ -58,32 +116,43 @@ def train(
     train_file: Annotated[Optional[Path], typer.Option("--train", help="Training corpus, one sentence a line.")] = None,
     valid_file: Annotated[Optional[Path], typer.Option("--valid", help="Validation corpus.")] = None,
     model: Annotated[str, typer.Option(help="lstm-lstm, gru-gru or lstm-cnn (ENCODER-DECODER).")] = "lstm-lstm",
-    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = 15.0,
-    beta: Annotated[float, typer.Option(help="Weight of |KL - C|.")] = 1.0,
+    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats (>= 0).")] = 15.0,
+    beta: Annotated[float, typer.Option(help="Weight of |KL - C| (> 0).")] = 1.0,
     objective: Annotated[str, typer.Option(help="beta-c or elbo.")] = "beta-c",
-    anneal_steps: Annotated[Optional[int], typer.Option(help="Steps for the target to rise from 0 to C.")] = None,
+    anneal_steps: Annotated[Optional[int], typer.Option(
+        help="Steps for the target to rise from 0 to C [default: --anneal-epochs].")] = None,
     anneal_epochs: Annotated[float, typer.Option(help="Same, in epochs (used without --anneal-steps).")] = 2.0,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train (10 without --max-steps).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs to train [default: 10 without --max-steps].")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to train.")] = None,
-    batch_size: Annotated[int, typer.Option()] = 128,
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.00075,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation, the data order and every draw.")] = 0,
     device: DeviceOption = "auto",
-    precision: Annotated[Precision, typer.Option(help="bf16 runs the model under autocast.")] = Precision.fp32,
-    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file; default: built from --train.")] = None,
+    precision: Annotated[Precision, typer.Option(
+        help="fp32, bf16 (autocast: faster where the CPU or GPU has bf16, results differ a little) or auto (bf16 "
+             "where it runs faster).")] = Precision.fp32,
+    threads: ThreadsOption = None,
+    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file [default: built from --train].")] = None,
     min_count: Annotated[int, typer.Option(help="Keep words seen this often in --train.")] = 1,
     max_vocab: Annotated[Optional[int], typer.Option(help="Largest vocabulary, special entries included.")] = None,
-    max_length: Annotated[Optional[int], typer.Option(help="Cut sentences to this many words.")] = None,
-    preset: Annotated[Preset, typer.Option(help="Model sizes: paper (256/512/64) or small (128/256/32).")] = Preset.paper,
+    max_length: Annotated[int, typer.Option(
+        help="Cut longer sentences to this many words (a warning counts them).")] = DEFAULT_MAX_LENGTH,
+    tokenize: Annotated[Tokenize, typer.Option(
+        help="How lines become tokens: none (split on whitespace, for tokenized corpora) or moses (punctuation "
+             "split off; for raw text). Saved with the run.")] = Tokenize.none,
+    lowercase: Annotated[bool, typer.Option(help="Lower-case the text first. Saved with the run.")] = False,
+    preset: Annotated[Preset, typer.Option(
+        help="Model sizes (embedding / hidden / latent): paper 256/512/64, small 128/256/32, cpu-small 64/128/32 "
+             "(the sizes of `experiment --preset cpu-small`).")] = Preset.paper,
     embedding_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     hidden_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     latent_dim: Annotated[Optional[int], typer.Option(help="Overrides the preset.")] = None,
     rnn_init: Annotated[RNNInit, typer.Option(help="Recurrent weights start as TensorFlow's defaults (the "
                                               "paper's; LSTM forget-gate bias 1) or PyTorch's.")] = RNNInit.tf,
-    eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations; default: each epoch.")] = None,
+    eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations [default: each epoch].")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out; its saved configs replace the other options.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     """Train a sentence VAE with the beta-C objective."""
     from textvae.models.config import PRESETS, ModelConfig
@@ -91,7 +160,7 @@ def train(
     from textvae.training import train as run_training
 
     if resume:
-        result = run_training(out, resume=True, progress=progress)
+        result = run_training(out, resume=True, progress=progress, threads=threads)
     else:
         if train_file is None or valid_file is None:
             raise typer.BadParameter("--train and --valid are needed (unless --resume)")
@@ -100,7 +169,7 @@ def train(
             if value is not None:
                 sizes[name] = value
         data = DataConfig(str(train_file), str(valid_file), None if vocab is None else str(vocab),
-                          min_count, max_vocab, max_length)
+                          min_count, max_vocab, max_length, tokenize.value, lowercase)
         training = TrainConfig(
             objective=objective, kl_target=kl_target, beta=beta, anneal_steps=anneal_steps,
             anneal_epochs=anneal_epochs, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
@@ -108,7 +177,7 @@ def train(
             precision=precision.value,
         )
         model_config = ModelConfig(model=model, rnn_init=rnn_init.value, **sizes)
-        result = run_training(out, data, model_config, training, progress=progress)
+        result = run_training(out, data, model_config, training, progress=progress, threads=threads)
     v = result.valid
     typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
                f"PPL {v.ppl_elbo:.2f}")
@@ -119,24 +188,29 @@ def train(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
     data: Annotated[Path, typer.Option(help="Corpus to evaluate, one sentence a line.")],
-    iw_samples: Annotated[int, typer.Option(help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
-    au_threshold: Annotated[float, typer.Option(help="A dimension is active above this variance.")] = 0.01,
-    repeats: Annotated[int, typer.Option(help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
+    iw_samples: Annotated[int, typer.Option(min=0, help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
+    au_threshold: Annotated[float, typer.Option(min=0.0, help="A dimension is active above this variance.")] = 0.01,
+    repeats: Annotated[int, typer.Option(min=1, help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: WeightsOption = "best",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
-    iw_batch_tokens: Annotated[int, typer.Option(help="Decoder tokens per importance-sampling pass (memory).")] = 8192,
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
+    iw_batch_tokens: Annotated[int, typer.Option(
+        min=1, help="Decoder tokens per importance-sampling pass (bounds memory).")] = 8192,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of every random draw.")] = 0,
+    tokenize: RunTokenizeOption = None,
+    lowercase: RunLowercaseOption = None,
     device: DeviceOption = "auto",
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
-    """Distortion, rate, ELBO, IW-NLL, perplexities, MI, active units, LogDetCov and ||mu||^2."""
+    """Distortion, rate, ELBO, IW-NLL, perplexities, MI, active units, LogDetCov and ||mu||^2 (in fp32: the
+    paper's measurements)."""
     from textvae.api import evaluate as evaluate_sentences
-    from textvae.api import load
     from textvae.data.corpus import load_corpus
 
-    vae = load(run_dir, device=device, weights=weights)
-    corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None)
+    vae = _load(run_dir, device, weights, "fp32", threads, tokenize, lowercase)
+    corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None,
+                         tokenizer=vae.tokenizer, warn_unknown=True)
     result = evaluate_sentences(vae, corpus, iw_samples=iw_samples, au_threshold=au_threshold, repeats=repeats,
                                 seed=seed, batch_size=batch_size, max_tokens=iw_batch_tokens, progress=progress)
     if as_json:
@@ -171,15 +245,14 @@ def format_evaluation(result, iw_samples: int, au_threshold: float, repeats: int
 
 # Decoding options shared by sample, interpolate and reconstruct.
 KOption = Annotated[Optional[int], typer.Option(
-    "--k", help="top-k: tokens kept (default 15); with --decode sample, an extra filter.")]
+    "--k", min=1, help="top-k: tokens kept [default: 15]; with --decode sample, an extra filter.")]
 POption = Annotated[Optional[float], typer.Option(
-    "--p", help="top-p: probability mass kept (default 0.9); with --decode sample, an extra filter.")]
+    "--p", help="top-p: probability mass kept, in (0, 1] [default: 0.9]; with --decode sample, an extra filter.")]
 TemperatureOption = Annotated[float, typer.Option(help="Sampling temperature (sample, top-k, top-p).")]
-BeamSizeOption = Annotated[int, typer.Option(help="Hypotheses kept by beam search.")]
+BeamSizeOption = Annotated[int, typer.Option(min=1, help="Hypotheses kept by beam search.")]
 LengthPenaltyOption = Annotated[float, typer.Option(help="Beam search ranks by log p / length ** this.")]
-SeedOption = Annotated[int, typer.Option(help="Seed of the prior draws and the sampling.")]
-MaxLengthOption = Annotated[int, typer.Option(help="Longest sentence, in tokens.")]
-DecodePrecisionOption = Annotated[Precision, typer.Option(help="bf16 decodes under autocast (faster on AVX-512 bf16).")]
+SeedOption = Annotated[int, typer.Option(min=0, help="Seed of the prior draws and the sampling.")]
+MaxLengthOption = Annotated[int, typer.Option(min=1, help="Longest sentence, in tokens.")]
 
 
 def _decoding(strategy: str, temperature: float, k: int | None, p: float | None, beam_size: int,
@@ -201,6 +274,16 @@ def _strategies(names: str) -> list[str]:
     return chosen
 
 
+def _buckets(text: str) -> list[int]:
+    try:
+        bounds = [int(b) for b in text.split(",") if b.strip()]
+    except ValueError:
+        bounds = []
+    if not bounds or any(b < 1 for b in bounds) or bounds != sorted(set(bounds)):
+        raise typer.BadParameter(f"--buckets takes increasing positive lengths separated by commas, got {text!r}")
+    return bounds
+
+
 class Strategy(str, Enum):
     greedy = "greedy"
     sample = "sample"
@@ -212,7 +295,8 @@ class Strategy(str, Enum):
 @app.command()
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
-    n: Annotated[int, typer.Option("-n", help="Sentences to draw.", min=1)] = 10,
+    n: Annotated[int, typer.Option("-n", help="Sentences to draw (the first ones are the same for any n at one "
+                                              "seed).", min=1)] = 10,
     decode: Annotated[Strategy, typer.Option(help="Decoding strategy.")] = Strategy.sample,
     k: KOption = None,
     p: POption = None,
@@ -221,16 +305,17 @@ def sample(
     length_penalty: LengthPenaltyOption = 1.0,
     max_length: MaxLengthOption = 30,
     seed: SeedOption = 0,
-    precision: DecodePrecisionOption = Precision.fp32,
+    precision: DecodePrecisionOption = Precision.auto,
     out: Annotated[Optional[Path], typer.Option(help="Write the sentences here instead of printing them.")] = None,
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Draw z from the prior and decode a sentence from each, one a line."""
-    from textvae.api import load
-
     decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
-    sentences = load(run_dir, device=device, weights=weights, precision=precision.value).sample(n, decoding, seed=seed)
+    if out is not None:
+        _output_file(out)
+    sentences = _load(run_dir, device, weights, precision.value, threads).sample(n, decoding, seed=seed)
     text = "".join(f"{s}\n" for s in sentences)
     if out is None:
         typer.echo(text, nl=False)
@@ -242,8 +327,8 @@ def sample(
 @app.command()
 def interpolate(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
-    start: Annotated[Optional[str], typer.Option("--from", help="First sentence (default: a prior draw).")] = None,
-    end: Annotated[Optional[str], typer.Option("--to", help="Last sentence (default: a prior draw).")] = None,
+    start: Annotated[Optional[str], typer.Option("--from", help="First sentence [default: a prior draw].")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="Last sentence [default: a prior draw].")] = None,
     steps: Annotated[int, typer.Option(help="Points on the path, both ends included.", min=2)] = 8,
     decode: Annotated[str, typer.Option(help="Comma-separated strategies, one block each.")] = "greedy,top-k,top-p",
     k: KOption = None,
@@ -253,18 +338,22 @@ def interpolate(
     length_penalty: LengthPenaltyOption = 1.0,
     max_length: MaxLengthOption = 30,
     seed: SeedOption = 0,
-    precision: DecodePrecisionOption = Precision.fp32,
+    precision: DecodePrecisionOption = Precision.auto,
+    tokenize: RunTokenizeOption = None,
+    lowercase: RunLowercaseOption = None,
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Decode sentences along z = (1 - s) z_from + s z_to, s from 0 to 1 (the paper's Table 2)."""
-    from textvae.api import load
-
     strategies = _strategies(decode)
-    vae = load(run_dir, device=device, weights=weights, precision=precision.value)
+    decodings = [_decoding(s, temperature, k, p, beam_size, length_penalty, max_length) for s in strategies]
+    for name, sentence in (("--from", start), ("--to", end)):
+        if sentence is not None and not sentence.split():
+            raise typer.BadParameter(f"{name} is empty; give a sentence, or leave it out for a prior draw")
+    vae = _load(run_dir, device, weights, precision.value, threads, tokenize, lowercase)
     blocks = []
-    for strategy in strategies:
-        decoding = _decoding(strategy, temperature, k, p, beam_size, length_penalty, max_length)
+    for decoding in decodings:
         path = vae.interpolate(start, end, steps, decoding, seed=seed)
         lines = [f"{i}. {sentence}" for i, sentence in enumerate(path.sentences, 1)]
         blocks.append("\n".join([f"# {decoding.describe()}", *lines]))
@@ -277,7 +366,8 @@ def reconstruct(
     data: Annotated[Path, typer.Option(help="Sentences to reconstruct, one a line.")],
     out: Annotated[Path, typer.Option(help="Writes 'source<TAB>reconstruction' a line.")],
     buckets: Annotated[str, typer.Option(help="Upper bounds of the source-length buckets.")] = "10,20,30",
-    max_length: Annotated[Optional[int], typer.Option(help="Longest reconstruction; default: longest source + 10.")] = None,
+    max_length: Annotated[Optional[int], typer.Option(
+        min=1, help="Longest reconstruction [default: longest source + 10].")] = None,
     decode: Annotated[Strategy, typer.Option(help="Decoding strategy (the paper's Table 1 uses greedy).")] = Strategy.greedy,
     k: KOption = None,
     p: POption = None,
@@ -285,28 +375,28 @@ def reconstruct(
     beam_size: BeamSizeOption = 5,
     length_penalty: LengthPenaltyOption = 1.0,
     seed: SeedOption = 0,
-    precision: DecodePrecisionOption = Precision.fp32,
+    precision: DecodePrecisionOption = Precision.auto,
+    tokenize: RunTokenizeOption = None,
+    lowercase: RunLowercaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: WeightsOption = "best",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Encode with the posterior mean, decode (greedily by default), and score BLEU-2/4 and ROUGE-2/4 by length."""
-    from textvae.api import load
     from textvae.data.corpus import read_sentences
     from textvae.evaluation.reconstruction import reconstruction_scores
 
-    try:
-        bounds = [int(b) for b in buckets.split(",") if b.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"--buckets takes comma-separated lengths, got {buckets!r}") from None
-    vae = load(run_dir, device=device, weights=weights, precision=precision.value)
+    bounds = _buckets(buckets)
+    _output_file(out)
+    vae = _load(run_dir, device, weights, precision.value, threads, tokenize, lowercase)
     vae.batch_size = batch_size
-    sources = [" ".join(tokens) for tokens in read_sentences(data)]
+    sources = [" ".join(tokens) for tokens in read_sentences(data, vae.tokenizer)]
     if max_length is None:
         max_length = 10 + max(len(s.split()) for s in sources)
     decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
-    reconstructions = vae.reconstruct(sources, decoding, seed=seed)
+    reconstructions = vae.reconstruct([s.split() for s in sources], decoding, seed=seed)
     out.write_text("".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)), encoding="utf-8")
     rows = reconstruction_scores(sources, reconstructions, bounds)
     if as_json:
@@ -324,12 +414,14 @@ def reconstruct(
 @app.command()
 def corpus(
     out: Annotated[Path, typer.Argument(help="Directory for train/valid/test .txt and .factors.jsonl.")],
-    sentences: Annotated[int, typer.Option("--sentences", "-n", help="Sentences in all splits.")] = 20_000,
-    seed: Annotated[int, typer.Option()] = 0,
+    sentences: Annotated[int, typer.Option("--sentences", "-n", min=3, help="Sentences in all splits.")] = 20_000,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the grammar's draws.")] = 0,
 ) -> None:
     """Write the built-in generated corpus (with the factors behind every sentence)."""
     from textvae.data.synthetic import write_corpus
 
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file; give a directory")
     splits = write_corpus(out, n_sentences=sentences, seed=seed)
     for name, path in asdict(splits).items():
         typer.echo(f"{name}: {path}")
@@ -338,17 +430,22 @@ def corpus(
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where the corpus and the run go.")] = Path("textvae-demo"),
-    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = 10.0,
+    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = DEMO_C,
     model: Annotated[str, typer.Option(help="lstm-lstm, gru-gru or lstm-cnn.")] = "lstm-lstm",
-    max_steps: Annotated[int, typer.Option(help="Training steps (the default takes about 2 minutes on 2 cores).")] = 0,
-    seed: Annotated[int, typer.Option()] = 0,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    max_steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = DEMO_STEPS,
+    time_budget: Annotated[float, typer.Option(
+        min=1.0, help="Seconds of training at most: on a slow or busy machine training stops there (and says "
+                      "so) rather than run past the demo's promise.")] = DEMO_TIME_BUDGET,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the corpus, the training and the samples.")] = 0,
+    threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
-    """Generate the built-in corpus, train a small model on it, evaluate it and show samples."""
-    from textvae.experiments.demo import DEFAULT_STEPS, run_demo
+    """Generate the built-in corpus, train a small model on it (about a minute on 2 cores), evaluate it and show
+    samples and reconstructions."""
+    from textvae.experiments.demo import run_demo
 
-    report = run_demo(out, kl_target=kl_target, model=model, max_steps=max_steps or DEFAULT_STEPS, seed=seed,
-                      progress=progress)
+    report = run_demo(out, kl_target=kl_target, model=model, max_steps=max_steps, time_budget=time_budget, seed=seed,
+                      progress=progress, threads=threads)
     typer.echo(report)
 
 
@@ -370,30 +467,37 @@ def experiment(
     name: Annotated[ExperimentName, typer.Argument(
         help="figure1: D, R, LogDetCov, ||mu||^2 and AU against C for each model (results.json/.csv, figure1.png, "
              "report.md); table1: measurements and greedy-reconstruction BLEU/ROUGE by length (table1.md); "
-             "table2: interpolations with greedy, top-k 15 and top-p 0.9 (table2.md).")],
+             "table2: interpolations with greedy, top-k 15 and top-p 0.9 (table2.md); table3: forward "
+             "cross-entropy of corpora sampled with 7 schemes, scored by an LM trained on each (table3.md/.json/"
+             ".png); table4: minimal pairs with pos / neg accuracy and the LM baseline at C = 3 and 100, needs "
+             "--pairs (table4.md/.json).")],
     train: Annotated[Path, typer.Option(help="Training corpus, one sentence a line.")],
     valid: Annotated[Path, typer.Option(help="Validation corpus (picks each run's best weights).")],
     test: Annotated[Path, typer.Option(help="Test corpus: every measurement is taken on it.")],
     out: Annotated[Path, typer.Option(
         help="Experiment directory: runs/ (one per model and C) and the results. Re-running resumes it; "
-             "figure1, table1 and table2 can share one and reuse each other's runs.")],
+             "the experiments can share one and reuse each other's runs.")],
     preset: Annotated[ExperimentPreset, typer.Option(
-        help="paper: the paper's sizes and optimiser (for a GPU); cpu-small: the Yelp Figure 1 sweep in about an "
-             "hour on 2 CPU cores.")] = ExperimentPreset.cpu_small,
+        help="Sizes and training: paper (256/512/64, the paper's optimiser, 10 epochs; for a GPU) or cpu-small "
+             "(64/128/32, 6,000 steps; the Yelp Figure 1 sweep in about an hour on 2 CPU cores). train's "
+             "--preset small is a model size only, with no training settings to sweep.")] = ExperimentPreset.cpu_small,
     models: Annotated[Optional[str], typer.Option(
-        help="Comma-separated models; default: all three for figure1, lstm-lstm for the tables.")] = None,
+        help="Comma-separated models [default: all three for figure1, lstm-lstm for the tables].")] = None,
     kl_targets: Annotated[Optional[str], typer.Option(
-        "--C", help="Comma-separated target rates; default: 3,5,10,15,30,60,100 for figure1, 3,15,100 for the "
-                    "tables.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per run (overrides the preset).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Steps per run (overrides the preset).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of every run.")] = 0,
+        "--C", help="Comma-separated target rates [default: 3,5,10,15,30,60,100 for figure1, 3,15,100 for tables "
+                    "1-3, 3,100 for table4].")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs per run (overrides the preset).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per run (overrides the preset).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of every run.")] = 0,
     jobs: Annotated[int, typer.Option(
         help="Runs trained at once, in separate processes (one GPU each where several are visible).", min=1)] = 1,
     device: DeviceOption = "auto",
-    precision: Annotated[Precision, typer.Option(help="bf16 trains and evaluates under autocast.")] = Precision.fp32,
+    precision: Annotated[Precision, typer.Option(
+        help="Of training and evaluation: fp32, bf16 (autocast) or auto (bf16 where it runs faster).")] = Precision.fp32,
+    threads: Annotated[Optional[int], typer.Option(
+        min=1, help="CPU threads in all, split between --jobs [default: one per core].")] = None,
     iw_samples: Annotated[Optional[int], typer.Option(
-        help="Importance samples for the test NLL (0 skips it); default: the preset's.")] = None,
+        min=0, help="Importance samples for the test NLL (0 skips it) [default: the preset's].")] = None,
     start: Annotated[Optional[str], typer.Option("--from", help="table2: first sentence of the sentence path.")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="table2: last sentence of the sentence path.")] = None,
     steps: Annotated[int, typer.Option(help="table2: points on each path.", min=2)] = 8,
@@ -402,7 +506,7 @@ def experiment(
         help="table4: minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
              "../shared/data/syneval/marvin_linzen_2018.jsonl.")] = None,
     skip_oov: Annotated[bool, typer.Option(help="table4: skip pairs with out-of-vocabulary words.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    progress: ProgressOption = True,
 ) -> None:
     """Reproduce the paper's Figure 1 or Tables 1-4: train every (model, C) run, evaluate, report."""
     from textvae.experiments.figure1 import FIGURE1_C, run_figure1
@@ -411,9 +515,11 @@ def experiment(
     from textvae.experiments.table2 import DEFAULT_FROM, DEFAULT_TO, TABLE2_C, run_table2
     from textvae.experiments.table3 import TABLE3_C, run_table3
     from textvae.experiments.table4 import TABLE4_C, run_table4
+    from textvae.runtime import set_threads
 
     if name is ExperimentName.table4 and pairs is None:
         raise typer.BadParameter("table4 needs --pairs FILE.jsonl")
+    set_threads(threads)
     default_c = {"figure1": FIGURE1_C, "table1": TABLE1_C, "table2": TABLE2_C, "table3": TABLE3_C,
                  "table4": TABLE4_C}[name.value]
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else (
@@ -439,7 +545,7 @@ def experiment(
 
 
 lm_app = typer.Typer(help="A plain LSTM language model (the scorer of Table 3's forward cross-entropy).",
-                     no_args_is_help=True)
+                     no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(lm_app, name="lm")
 
 
@@ -448,28 +554,38 @@ def lm_train(
     train: Annotated[Path, typer.Option(help="Training corpus, one sentence a line.")],
     out: Annotated[Path, typer.Option(help="Directory for config.json, vocab.txt, model.safetensors, metrics.jsonl.")],
     valid: Annotated[Optional[Path], typer.Option(help="Validation corpus: keeps the best epoch's weights.")] = None,
-    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file (e.g. a VAE run's vocab.txt); default: "
-                                                       "built from --train.")] = None,
+    vocab: Annotated[Optional[Path], typer.Option(help="Vocabulary file (e.g. a VAE run's vocab.txt) [default: "
+                                                       "built from --train].")] = None,
     max_vocab: Annotated[Optional[int], typer.Option(help="Largest vocabulary built from --train.")] = None,
     kind: Annotated[str, typer.Option(help="lstm or gru.")] = "lstm",
-    embedding_dim: Annotated[int, typer.Option()] = 256,
-    hidden_dim: Annotated[int, typer.Option()] = 512,
-    epochs: Annotated[int, typer.Option(min=1)] = 5,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps.")] = None,
-    batch_size: Annotated[int, typer.Option(min=1)] = 64,
+    embedding_dim: Annotated[int, typer.Option(min=1, help="Embedding size.")] = 256,
+    hidden_dim: Annotated[int, typer.Option(min=1, help="Recurrent state size.")] = 512,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs to train.")] = 5,
+    max_steps: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many steps.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 0.002,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the initialisation and the data order.")] = 0,
+    max_length: Annotated[int, typer.Option(
+        min=1, help="Cut longer sentences to this many words (a warning counts them).")] = DEFAULT_MAX_LENGTH,
+    tokenize: Annotated[Tokenize, typer.Option(help="none (split on whitespace) or moses. Saved with the model.")
+                        ] = Tokenize.none,
+    lowercase: Annotated[bool, typer.Option(help="Lower-case the text first. Saved with the model.")] = False,
     device: DeviceOption = "auto",
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Train a language model; prints the validation cross-entropy of each epoch."""
+    from textvae.data.tokenize import Tokenizer
     from textvae.data.vocab import Vocabulary
     from textvae.lm import LMTrainConfig, train_lm
     from textvae.models.lm import LMConfig
+    from textvae.runtime import set_threads
 
+    set_threads(threads)
     history = train_lm(out, train, valid, Vocabulary.load(vocab) if vocab else None,
                        LMConfig(kind, 0, embedding_dim, hidden_dim),
-                       LMTrainConfig(epochs, max_steps, batch_size, lr, seed, device), max_vocab, progress)
+                       LMTrainConfig(epochs, max_steps, batch_size, lr, seed, device), max_vocab, progress,
+                       Tokenizer(tokenize.value, lowercase), max_length)
     for record in history:
         typer.echo(json.dumps(record))
 
@@ -480,13 +596,17 @@ def lm_evaluate(
     data: Annotated[Path, typer.Option(help="Sentences to score, one a line.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Cross-entropy (nats per token, `<eos>` counted) and perplexity of a corpus."""
     from textvae.data.corpus import load_corpus
-    from textvae.lm import evaluate_lm, load_lm
+    from textvae.lm import evaluate_lm, load_lm, saved_data_settings
+    from textvae.runtime import set_threads
 
+    set_threads(threads)
     model, vocab = load_lm(lm_dir, device)
-    result = evaluate_lm(model, load_corpus(data, vocab))
+    tokenizer, max_length = saved_data_settings(lm_dir)
+    result = evaluate_lm(model, load_corpus(data, vocab, max_length, tokenizer=tokenizer, warn_unknown=True))
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:
@@ -502,47 +622,75 @@ def syneval(
     grouping: Annotated[Optional[str], typer.Option(
         help="A built-in grouping instead: marvin-linzen (the paper's Table 4 rows, from the case field).")] = None,
     skip_oov: Annotated[bool, typer.Option(help="Skip pairs with a word outside the vocabulary (else <unk>).")] = False,
+    tokenize: Annotated[Optional[Tokenize], typer.Option(
+        help="How the sentences become tokens: none or moses (for raw-text benchmarks, with --lowercase) "
+             "[default: the run's].")] = None,
+    lowercase: RunLowercaseOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     weights: WeightsOption = "best",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 512,
+    batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 512,
     device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
 ) -> None:
     """Minimal pairs scored by the decoder (the paper's Table 4), per group and overall.
 
     pos / neg accuracy with each sentence's posterior mean and with the per-condition mean, and the
-    decoder as a language model (z = 0) as a baseline."""
-    from textvae.api import load
+    decoder as a language model (z = 0) as a baseline. Pairs that are the same token sequence once
+    unknown words read as <unk> are ties: counted, and left out of the accuracies."""
     from textvae.evaluation.syneval import read_pairs, syneval as score
 
     if group_by is not None and grouping is not None:
         raise typer.BadParameter("give --group-by or --grouping, not both")
-    vae = load(run_dir, device=device, weights=weights)
+    pair_list = read_pairs(pairs, group_by, grouping)
+    vae = _load(run_dir, device, weights, "fp32", threads, tokenize, lowercase)
     vae.batch_size = batch_size
-    rows = score(vae, read_pairs(pairs, group_by, grouping), skip_oov)
+    rows = score(vae, pair_list, skip_oov)
     if as_json:
-        typer.echo(json.dumps({"pairs": str(pairs), "skip_oov": skip_oov, "groups": [r.to_dict() for r in rows]}))
+        typer.echo(json.dumps({"pairs": str(pairs), "skip_oov": skip_oov, "tokenize": vae.tokenizer.describe(),
+                               "groups": [r.to_dict() for r in rows]}))
         return
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}"
-    typer.echo("| group | pairs | scored | skipped | OOV % | pos | neg | pos (mean z) | neg (mean z) | LM |")
-    typer.echo("|---|---|---|---|---|---|---|---|---|---|")
+    typer.echo("| group | pairs | scored | skipped | ties | OOV % | pos | neg | pos (mean z) | neg (mean z) | LM |")
+    typer.echo("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        typer.echo(f"| {r.group} | {r.pairs} | {r.scored} | {r.skipped} | {100 * r.oov_share:.1f} | {pct(r.pos)} | "
-                   f"{pct(r.neg)} | {pct(r.pos_mean)} | {pct(r.neg_mean)} | {pct(r.lm)} |")
+        typer.echo(f"| {r.group} | {r.pairs} | {r.scored} | {r.skipped} | {r.ties} | {100 * r.oov_share:.1f} | "
+                   f"{pct(r.pos)} | {pct(r.neg)} | {pct(r.pos_mean)} | {pct(r.neg_mean)} | {pct(r.lm)} |")
+
+
+def _usage_error(err: Exception) -> str:
+    """A click usage error as one line, naming the command's --help."""
+    message = err.format_message() if hasattr(err, "format_message") else str(err)
+    context = getattr(err, "ctx", None)
+    where = f" (see: {context.command_path} --help)" if context is not None else ""
+    return " ".join(message.split()) + where
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `textvae` program: every failure the user can cause ends in one line on stderr and exit
+    status 2 (130 on Ctrl-C), never a traceback."""
     from textvae.runtime import keep_freed_memory
 
     keep_freed_memory()
     try:
-        app(args=argv)
+        code = app(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
     except TextVAEError as err:
-        typer.echo(f"textvae: error: {err}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        _fail(str(err))
+    except typer.TyperException as err:  # click's usage errors (bad option values, unknown options)
+        _fail(_usage_error(err))
+    except OSError as err:  # writing where one cannot, a full disk, a file that vanished
+        where = f"{err.filename}: " if err.filename else ""
+        _fail(f"{where}{err.strerror or err}")
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:
         typer.echo("textvae: interrupted", err=True)
-        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"textvae: error: {message}", err=True)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from textvae.data.batching import collate, length_grouped_batches
-from textvae.data.corpus import EncodedCorpus, load_corpus
+from textvae.data.corpus import EncodedCorpus, encode_corpus, load_corpus, read_sentences, report_corpus
+from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.models.lm import LanguageModel, LMConfig
 from textvae.models.rnn import SAVED_BEFORE_RNN_INIT
+from textvae.progress import progress as progress_bar
 from textvae.serialization import load_weights, read_json, save_weights, write_atomic, write_json
-from textvae.training import resolve_device
+from textvae.training import DEFAULT_MAX_LENGTH, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def fit_lm(model: LanguageModel, train: EncodedCorpus, valid: EncodedCorpus | No
     total = training.epochs * steps_per_epoch
     if training.max_steps is not None:
         total = min(total, training.max_steps)
-    bar = tqdm(total=total, unit="step", desc="lm", disable=None if progress else True, dynamic_ncols=True)
+    bar = progress_bar(total=total, unit="step", desc="lm", enabled=progress)
     for epoch in range(training.epochs):
         model.train()
         rng = np.random.default_rng([training.seed, epoch])
@@ -119,19 +120,19 @@ def fit_lm(model: LanguageModel, train: EncodedCorpus, valid: EncodedCorpus | No
 def train_lm(
     out_dir: Path | str, train: Path | str, valid: Path | str | None = None, vocab: Vocabulary | None = None,
     model: LMConfig | None = None, training: LMTrainConfig | None = None, max_vocab: int | None = None,
-    progress: bool = True,
+    progress: bool = True, tokenizer: Tokenizer = AS_GIVEN, max_length: int | None = DEFAULT_MAX_LENGTH,
 ) -> list[dict[str, Any]]:
     """Train a language model into `out_dir` (a new directory, or one `train_lm` wrote before)."""
     out = Path(out_dir)
     if (out / "config.json").exists() and "language_model" not in read_json(out / "config.json"):
         raise RunDirError(f"{out} holds something other than a language model")
     training = training or LMTrainConfig()
+    sentences = read_sentences(train, tokenizer)
     if vocab is None:
-        from textvae.data.corpus import read_sentences
-
-        vocab = Vocabulary.build(read_sentences(train), max_size=max_vocab)
-    train_corpus = load_corpus(train, vocab, name="train")
-    valid_corpus = load_corpus(valid, vocab, name="valid") if valid is not None else None
+        vocab = Vocabulary.build([s[:max_length] for s in sentences], max_size=max_vocab)
+    train_corpus = encode_corpus(sentences, vocab, max_length)
+    report_corpus(train_corpus, "train", max_length)
+    valid_corpus = load_corpus(valid, vocab, max_length, "valid", tokenizer) if valid is not None else None
     config = LMConfig(**{**asdict(model or LMConfig()), "vocab_size": len(vocab)})
     device = resolve_device(training.device)
     torch.manual_seed(training.seed)
@@ -140,13 +141,22 @@ def train_lm(
     out.mkdir(parents=True, exist_ok=True)
     vocab.save(out / "vocab.txt")
     write_json(out / "config.json", {"language_model": config.to_dict(), "training": asdict(training),
-                                     "data": {"train": str(train), "valid": None if valid is None else str(valid)}})
+                                     "data": {"train": str(train), "valid": None if valid is None else str(valid),
+                                              "max_length": max_length, "tokenize": tokenizer.kind,
+                                              "lowercase": tokenizer.lowercase}})
     save_weights(lm, out / "model.safetensors")
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode("utf-8"))
     return history
 
 
-def load_lm(lm_dir: Path | str, device: str = "cpu") -> tuple[LanguageModel, Vocabulary]:
+def saved_data_settings(lm_dir: Path | str) -> tuple[Tokenizer, int | None]:
+    """How a language model's training text was read: its tokenizer and length cut (none for
+    models saved before they were recorded)."""
+    data = read_json(Path(lm_dir) / "config.json").get("data", {})
+    return Tokenizer(data.get("tokenize", "none"), data.get("lowercase", False)), data.get("max_length")
+
+
+def load_lm(lm_dir: Path | str, device: str = "auto") -> tuple[LanguageModel, Vocabulary]:
     lm_dir = Path(lm_dir)
     if not (lm_dir / "config.json").exists():
         raise RunDirError(f"{lm_dir}: not a language model directory (no config.json)")

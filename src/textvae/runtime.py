@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 # glibc mallopt parameters
@@ -28,3 +29,57 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
+def set_threads(threads: int | None) -> int:
+    """Run PyTorch's CPU work on `threads` threads (None leaves the current setting, by default
+    one per core); returns the number in use. With other work on the machine, fewer threads than
+    cores can be faster: waiting for a busy core stalls every thread of an operation."""
+    import torch
+
+    from textvae.errors import ConfigError
+
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name, e.g. "AMD EPYC 7B13" ("unknown" where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def environment(device: str = "cpu") -> dict[str, object]:
+    """Where a run or a benchmark ran: versions, CPU, the instruction set PyTorch uses, threads."""
+    import platform
+
+    import torch
+
+    from textvae import __version__
+
+    record: dict[str, object] = {
+        "textvae": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        "device": str(device), "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+    }
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        record["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return record
+
+
+def describe_environment(record: dict[str, object]) -> str:
+    """One line for logs and benchmark output."""
+    gpu = f", {record['gpu']}" if "gpu" in record else ""
+    return (f"{record['cpu']} ({record['cores']} cores, PyTorch at {record['cpu_capability']}), "
+            f"{record['threads']} threads, device {record['device']}{gpu}, torch {record['torch']}")

@@ -13,18 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
+from textvae.errors import RunDirError
+
 _TENSOR = "__tensor__"
+TMP_SUFFIX = ".tmp"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # read the process's umask (setting it is the only way), then put it back
 
 
 def write_atomic(path: Path | str, data: bytes) -> None:
     """Write `data` so that `path` holds either the old or the new content, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files only their owner can read
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -39,8 +45,21 @@ def write_json(path: Path | str, obj: Any) -> None:
     write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
 
 
+def remove_partial_writes(directory: Path | str) -> list[Path]:
+    """Delete what `write_atomic` leaves behind when its process is killed mid-write (hidden
+    `.NAME.XXXX.tmp` files); returns them."""
+    litter = [p for p in Path(directory).glob(f".*{TMP_SUFFIX}") if p.is_file()]
+    for path in litter:
+        path.unlink(missing_ok=True)
+    return litter
+
+
 def read_json(path: Path | str) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """A JSON file; a damaged one (cut short, not JSON, not UTF-8) is a RunDirError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunDirError(f"{path}: damaged, not a JSON file ({err})") from None
 
 
 def save_weights(model: nn.Module, path: Path | str) -> None:
@@ -49,7 +68,18 @@ def save_weights(model: nn.Module, path: Path | str) -> None:
 
 
 def load_weights(model: nn.Module, path: Path | str, device: torch.device | str = "cpu") -> None:
-    model.load_state_dict(load_file(str(path), device=str(device)))
+    """Weights from a safetensors file; a damaged file, or weights of another model, is a
+    RunDirError naming the file."""
+    try:
+        tensors = load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise RunDirError(f"{path}: damaged or not a safetensors file ({err})") from None
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()
+        detail = next((line.strip() for line in first[1:] if line.strip()), first[0] if first else "")
+        raise RunDirError(f"{path}: weights do not fit the model its config.json describes ({detail})") from None
 
 
 def split_tensors(obj: Any, tensors: dict[str, Tensor], prefix: str = "") -> Any:
@@ -83,9 +113,12 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    with safe_open(str(path), framework="pt") as f:
-        skeleton = json.loads(f.metadata()["state"])
-        tensors = {name: f.get_tensor(name) for name in f.keys()}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            skeleton = json.loads(f.metadata()["state"])
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
+        raise RunDirError(f"{path}: damaged checkpoint ({err}); resume cannot continue from it") from None
     return join_tensors(skeleton, tensors)
 
 

@@ -14,28 +14,32 @@ from __future__ import annotations
 import json
 import logging
 import math
-import sys
+import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from textvae import __version__
 from textvae.data.batching import Batch, collate, length_grouped_batches, padding_fraction
-from textvae.data.corpus import EncodedCorpus, load_corpus, read_sentences
+from textvae.data.corpus import EncodedCorpus, encode_corpus, load_corpus, read_sentences, report_corpus
+from textvae.data.tokenize import Tokenizer
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models.config import ModelConfig
 from textvae.models.vae import SentenceVAE
 from textvae.objectives import Objective, build_objective
-from textvae.precision import autocast, check_precision
+from textvae.precision import autocast, check_precision, resolve_precision
+from textvae.progress import progress as progress_bar
+from textvae.progress import say
+from textvae.runtime import describe_environment, environment, set_threads
 from textvae.serialization import (
-    load_checkpoint, optimizer_state_from_checkpoint, read_json, save_checkpoint, save_weights, write_atomic,
-    write_json,
+    load_checkpoint, optimizer_state_from_checkpoint, read_json, remove_partial_writes, save_checkpoint, save_weights,
+    write_atomic, write_json,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,11 @@ log = logging.getLogger(__name__)
 CONFIG_FILE, VOCAB_FILE, BEST_WEIGHTS, LAST_WEIGHTS = "config.json", "vocab.txt", "model.safetensors", "last.safetensors"
 METRICS_FILE, CHECKPOINT_FILE = "metrics.jsonl", "checkpoint.safetensors"
 DEFAULT_EPOCHS = 10
+# Longer sentences are cut to this many words unless --max-length says otherwise. The paper's
+# corpora stay well below it (Yelp: at most 15 tokens; its reconstruction buckets end at 30), and
+# it bounds a batch's memory whatever a corpus holds (one 429-word line of raw WikiText made
+# every batch of its length cost 21 s and gigabytes).
+DEFAULT_MAX_LENGTH = 50
 
 
 @dataclass
@@ -52,7 +61,20 @@ class DataConfig:
     vocab: str | None = None  # a vocabulary file; None builds one from the training split
     min_count: int = 1
     max_vocab: int | None = None
-    max_length: int | None = None  # words kept per sentence (before `<eos>`)
+    max_length: int | None = DEFAULT_MAX_LENGTH  # words kept per sentence (before `<eos>`); None: all
+    tokenize: str = "none"  # none (split on whitespace) | moses
+    lowercase: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_length is not None and self.max_length < 1:
+            raise ConfigError(f"max_length must be at least 1, got {self.max_length}")
+        if self.min_count < 1 or (self.max_vocab is not None and self.max_vocab < 4):
+            raise ConfigError("min_count must be at least 1 and max_vocab at least 4 (3 special entries and a word)")
+        self.tokenizer  # validates `tokenize`
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.tokenize, self.lowercase)
 
 
 @dataclass
@@ -71,16 +93,27 @@ class TrainConfig:
     checkpoint_every: int = 100  # steps between resumable checkpoints (and at each evaluation)
     eval_batch_size: int = 256
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where this machine runs it faster)
+    # Seconds of training per invocation; past it the run evaluates, checkpoints and stops early
+    # (a later resume continues it). None: no limit.
+    time_budget: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_steps", "anneal_steps", "eval_every"):
             value = getattr(self, name)
             if value is not None and value < (0 if name == "anneal_steps" else 1):
                 raise ConfigError(f"{name} must be positive, got {value}")
-        if self.batch_size < 1 or self.checkpoint_every < 1 or self.lr <= 0:
-            raise ConfigError("batch_size, checkpoint_every and lr must be positive")
+        if self.batch_size < 1 or self.checkpoint_every < 1 or self.eval_batch_size < 1:
+            raise ConfigError("batch_size, checkpoint_every and eval_batch_size must be positive")
+        for name, lowest, allowed in (("lr", 0.0, False), ("beta", 0.0, False), ("kl_target", 0.0, True),
+                                      ("anneal_epochs", 0.0, True)):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and (value >= lowest if allowed else value > lowest)):
+                bound = "at least 0" if allowed else "positive"
+                raise ConfigError(f"{name} must be a finite number, {bound}; got {value}")
         check_precision(self.precision)
+        if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
+            raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
         build_objective(self.objective, self.kl_target, self.beta, 0)  # validates the name
 
     def total_steps(self, steps_per_epoch: int) -> int:
@@ -101,15 +134,19 @@ class RunConfig:
     training: TrainConfig
     data: DataConfig
     version: str = field(default=__version__)
+    # Where the run trained: one record (versions, CPU, threads, precision used) per start or resume.
+    environments: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"textvae_version": self.version, "model": asdict(self.model), "training": asdict(self.training),
-                "data": asdict(self.data)}
+                "data": asdict(self.data), "environments": self.environments}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+        # Configs saved before max_length had a default meant no limit.
+        data = {"max_length": None, **d["data"]}
         return cls(ModelConfig.from_dict(d["model"]), _from_dict(TrainConfig, d["training"]),
-                   _from_dict(DataConfig, d["data"]), d.get("textvae_version", "unknown"))
+                   _from_dict(DataConfig, data), d.get("textvae_version", "unknown"), d.get("environments", []))
 
     def save(self, run_dir: Path) -> None:
         write_json(run_dir / CONFIG_FILE, self.to_dict())
@@ -119,7 +156,13 @@ class RunConfig:
         path = Path(run_dir) / CONFIG_FILE
         if not path.exists():
             raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
-        return cls.from_dict(read_json(path))
+        saved = read_json(path)
+        try:
+            return cls.from_dict(saved)
+        except ConfigError as err:
+            raise RunDirError(f"{path}: {err}") from None
+        except (KeyError, TypeError, AttributeError) as err:
+            raise RunDirError(f"{path}: damaged, not a run config ({type(err).__name__}: {err})") from None
 
 
 def _from_dict(cls: type, d: dict[str, Any]) -> Any:
@@ -144,6 +187,11 @@ class TrainResult:
     steps: int
     valid: CorpusMetrics  # after the last step
     best_valid_loss: float
+    total_steps: int  # what the run trains to; more than `steps` where a time budget stopped it early
+
+    @property
+    def finished(self) -> bool:
+        return self.steps >= self.total_steps
 
 
 class Trainer:
@@ -159,6 +207,7 @@ class Trainer:
         self.progress = progress
         tc = config.training
         self.device = model.device
+        self.precision = resolve_precision(tc.precision, self.device)  # "auto" decided for this machine
         self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
         self.steps_per_epoch = math.ceil(len(train_corpus) / tc.batch_size)
         self.total_steps = tc.total_steps(self.steps_per_epoch)
@@ -188,17 +237,32 @@ class Trainer:
         return collate(self.train_corpus, indices, self.vocab.pad_id).to(self.device)
 
     # -- the loop -----------------------------------------------------------------------------
-    def fit(self) -> TrainResult:
+    def describe_target(self) -> str:
+        """How the objective's target rate moves over this run, in words (and a warning where the
+        run ends before the target reaches C)."""
         tc = self.config.training
+        if self.objective.target_at(None) is None:
+            return f"objective {tc.objective}"
+        anneal = tc.annealing_steps(self.steps_per_epoch)
+        if anneal <= self.total_steps:
+            return f"target C={tc.kl_target:g} reached after {anneal} steps"
+        last = self.objective.target_at(self.total_steps)
+        log.warning("training stops after %d steps, before the target rate reaches C=%g (after %d steps): its last "
+                    "value is C_t=%.3g; lower --anneal-steps / --anneal-epochs or train longer",
+                    self.total_steps, tc.kl_target, anneal, last)
+        return f"target rises towards C={tc.kl_target:g} and ends at C_t={last:.3g}"
+
+    def fit(self) -> TrainResult:
         lengths = self.train_corpus.lengths
         log.info(
-            "training %s on %d sentences: %d steps (%d per epoch), target C=%g reached after %d steps, "
-            "padding %.1f%% of batch tokens", self.config.model.model, len(self.train_corpus), self.total_steps,
-            self.steps_per_epoch, tc.kl_target, tc.annealing_steps(self.steps_per_epoch),
-            100 * padding_fraction(lengths, self.epoch_batches),
+            "training %s on %d sentences: %d steps (%d per epoch), %s, padding %.1f%% of batch tokens, %s",
+            self.config.model.model, len(self.train_corpus), self.total_steps, self.steps_per_epoch,
+            self.describe_target(), 100 * padding_fraction(lengths, self.epoch_batches),
+            "bf16 autocast" if self.precision == "bf16" else "fp32",
         )
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=None if self.progress else True, unit="step",
-                   dynamic_ncols=True, desc="train")
+        tc = self.config.training
+        bar = progress_bar(total=self.total_steps, initial=self.step, enabled=self.progress, unit="step", desc="train")
+        deadline = None if tc.time_budget is None else time.monotonic() + tc.time_budget
         self.model.train()
         while self.step < self.total_steps:
             stats = self.train_step(self.next_batch())
@@ -211,19 +275,25 @@ class Trainer:
                                 R=f"{stats['rate']:.2f}", C=f"{stats.get('kl_target', float('nan')):.2f}")
             end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
             due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
-            if due or self.step == self.total_steps:
+            out_of_time = deadline is not None and time.monotonic() > deadline and self.step < self.total_steps
+            if due or out_of_time or self.step == self.total_steps:
                 self.evaluate_and_save()
             elif self.step % tc.checkpoint_every == 0:
                 self.save_checkpoint()
+            if out_of_time:
+                bar.close()
+                log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues the run)",
+                            tc.time_budget, self.step, self.total_steps)
+                break
         bar.close()
-        self.finished = True
+        self.finished = self.step == self.total_steps
         self.save_checkpoint()
         last = self.read_metrics()[-1]
-        return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss)
+        return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss, self.total_steps)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One optimizer step on one batch; returns the objective's statistics."""
-        with autocast(self.device, self.config.training.precision):
+        with autocast(self.device, self.precision):
             out = self.model(batch.tokens, batch.lengths)
         result = self.objective(out.distortion.float(), out.kl.float(), self.step)
         self.optimizer.zero_grad(set_to_none=True)
@@ -246,12 +316,9 @@ class Trainer:
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(_json_line(train_record) + _json_line(valid_record))
         self.window = _empty_window()
-        tqdm.write(
-            f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  R {metrics.rate:.3f}  "
-            f"C_t {target if target is not None else float('nan'):.2f}  ELBO {metrics.elbo:.3f}  "
-            f"PPL {metrics.ppl_elbo:.2f}",
-            file=sys.stderr,
-        )
+        say(f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  "
+            f"R {metrics.rate:.3f}  C_t {target if target is not None else float('nan'):.2f}  "
+            f"ELBO {metrics.elbo:.3f}  PPL {metrics.ppl_elbo:.2f}")
         if valid_loss < self.best_valid_loss:
             self.best_valid_loss = valid_loss
             save_weights(self.model, self.run_dir / BEST_WEIGHTS)
@@ -312,10 +379,13 @@ def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def prepare_vocabulary(data: DataConfig) -> Vocabulary:
+def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | None = None) -> Vocabulary:
+    """The vocabulary file named by `data`, or one built from the training split (`sentences`,
+    when already read)."""
     if data.vocab is not None:
         return Vocabulary.load(data.vocab)
-    sentences = read_sentences(data.train)
+    if sentences is None:
+        sentences = read_sentences(data.train, data.tokenizer)
     if data.max_length is not None:
         sentences = [s[: data.max_length] for s in sentences]
     return Vocabulary.build(sentences, min_count=data.min_count, max_size=data.max_vocab)
@@ -328,40 +398,55 @@ def train(
     training: TrainConfig | None = None,
     resume: bool = False,
     progress: bool = True,
+    threads: int | None = None,
 ) -> TrainResult:
-    """Train a VAE into `out_dir`; with `resume=True` continue the run already there."""
+    """Train a VAE into `out_dir`; with `resume=True` continue the run already there.
+    `threads`: CPU threads for PyTorch (None keeps the current setting)."""
+    set_threads(threads)
     run_dir = Path(out_dir)
     checkpoint = run_dir / CHECKPOINT_FILE
     if resume:
         config = RunConfig.load(run_dir)  # a resumed run keeps the configs it started with
+        litter = remove_partial_writes(run_dir)
+        if litter:
+            log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
+                     "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
         vocab = Vocabulary.load(run_dir / VOCAB_FILE)
+        train_sentences = read_sentences(config.data.train, config.data.tokenizer)
     else:
         if data is None:
             raise ValueError("train() needs a DataConfig unless resume=True")
         if (run_dir / CONFIG_FILE).exists():
             raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
-        vocab = prepare_vocabulary(data)
+        train_sentences = read_sentences(data.train, data.tokenizer)
+        vocab = prepare_vocabulary(data, train_sentences)
         config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
     tc = config.training
     device = resolve_device(tc.device)
     # Read both corpora before writing anything, so bad input leaves no half-made run behind.
-    train_corpus = load_corpus(config.data.train, vocab, config.data.max_length, name="train")
-    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid")
-    if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        vocab.save(run_dir / VOCAB_FILE)
-        config.save(run_dir)
+    train_corpus = encode_corpus(train_sentences, vocab, config.data.max_length)
+    report_corpus(train_corpus, "train", config.data.max_length)
+    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
+                               tokenizer=config.data.tokenizer)
     torch.manual_seed(tc.seed)
     net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
     trainer = Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
+    if not resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        vocab.save(run_dir / VOCAB_FILE)
     if resume and checkpoint.exists():
         trainer.load_state_dict(load_checkpoint(checkpoint))
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
         if trainer.finished:
             log.info("%s had already finished", run_dir)
             last = trainer.read_metrics()[-1]
-            return TrainResult(run_dir, trainer.step, _metrics_from_record(last), trainer.best_valid_loss)
+            return TrainResult(run_dir, trainer.step, _metrics_from_record(last), trainer.best_valid_loss,
+                               trainer.total_steps)
     elif resume:
         log.info("%s has no checkpoint yet: starting it from step 0", run_dir)
         (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    here = environment(str(device)) | {"precision": trainer.precision, "from_step": trainer.step}
+    config.environments.append(here)
+    config.save(run_dir)
+    log.info("running on %s", describe_environment(here))
     return trainer.fit()

@@ -1,16 +1,18 @@
-"""Reading corpora: text files with one whitespace-tokenized sentence a line."""
+"""Reading corpora: text files with one sentence a line (tokenized as given, or by `Tokenizer`)."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import Vocabulary
-from textvae.errors import DataError
+from textvae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,15 @@ def read_lines(path: Path | str) -> Iterator[tuple[int, str]]:
             raise DataError(path, f"not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})", lineno) from None
 
 
-def read_sentences(path: Path | str) -> list[list[str]]:
-    """Tokenized sentences of a corpus file; blank lines are skipped."""
-    sentences = [line.split() for _, line in read_lines(path)]
-    sentences = [s for s in sentences if s]
+def read_sentences(path: Path | str, tokenizer: Tokenizer = AS_GIVEN) -> list[list[str]]:
+    """Tokenized sentences of a corpus file; blank lines are skipped, and counted in a warning."""
+    lines = [tokenizer(line) for _, line in read_lines(path)]
+    sentences = [s for s in lines if s]
     if not sentences:
         raise DataError(path, "holds no sentence (only blank lines)")
+    if len(sentences) < len(lines):
+        log.warning("%s: %d blank line%s skipped", path, len(lines) - len(sentences),
+                    "" if len(lines) - len(sentences) == 1 else "s")
     return sentences
 
 
@@ -49,8 +54,9 @@ class EncodedCorpus:
     """Sentences as id arrays, each ending with `<eos>`."""
 
     ids: list[np.ndarray]
-    truncated: int = 0
+    truncated: int = 0  # sentences cut to max_length
     unknown_tokens: int = 0
+    unknown_words: Counter[str] = field(default_factory=Counter)  # out-of-vocabulary words and their counts
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,24 +75,44 @@ def encode_corpus(
     sentences: Sequence[Sequence[str]], vocab: Vocabulary, max_length: int | None = None
 ) -> EncodedCorpus:
     """Map words to ids, appending `<eos>`; sentences longer than `max_length` words are cut."""
-    ids, truncated, unknown = [], 0, 0
+    if max_length is not None and max_length < 1:
+        raise ConfigError(f"max_length must be at least 1, got {max_length}")
+    ids, truncated, unknown_words = [], 0, Counter()
     for tokens in sentences:
         if max_length is not None and len(tokens) > max_length:
             tokens = tokens[:max_length]
             truncated += 1
-        encoded = np.asarray(vocab.encode(tokens), dtype=np.int64)
-        unknown += int((encoded == vocab.unk_id).sum())
-        ids.append(encoded)
-    return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown)
+        encoded = vocab.encode(tokens)
+        unknown_words.update(t for t, i in zip(tokens, encoded) if i == vocab.unk_id and t != vocab.words[i])
+        ids.append(np.asarray(encoded, dtype=np.int64))
+    unknown = sum(int((s == vocab.unk_id).sum()) for s in ids)
+    return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown, unknown_words=unknown_words)
+
+
+def unknown_words_note(unknown_words: Counter[str], examples: int = 3) -> str:
+    """E.g. "7 occurrences of 4 words, such as 'gr8' (3), 'servce' (2), 'amazin' (1)"."""
+    shown = ", ".join(f"{word!r} ({count})" for word, count in unknown_words.most_common(examples))
+    total = sum(unknown_words.values())
+    return (f"{total} occurrence{'s' if total != 1 else ''} of {len(unknown_words)} "
+            f"word{'s' if len(unknown_words) != 1 else ''}, such as {shown}")
+
+
+def report_corpus(corpus: EncodedCorpus, name: str, max_length: int | None, warn_unknown: bool = False) -> None:
+    """Log a corpus's size, and warn once about what was cut and (if asked) what is unknown."""
+    log.info("%s: %d sentences, %d tokens (with <eos>), %d unknown", name, len(corpus), corpus.num_tokens,
+             corpus.unknown_tokens)
+    if corpus.truncated:
+        log.warning("%s: %d of %d sentences are longer than %d words and were cut to %d (--max-length sets the limit)",
+                    name, corpus.truncated, len(corpus), max_length, max_length)
+    if warn_unknown and corpus.unknown_words:
+        log.warning("%s: not in the vocabulary, read as <unk>: %s", name, unknown_words_note(corpus.unknown_words))
 
 
 def load_corpus(
-    path: Path | str, vocab: Vocabulary, max_length: int | None = None, name: str | None = None
+    path: Path | str, vocab: Vocabulary, max_length: int | None = None, name: str | None = None,
+    tokenizer: Tokenizer = AS_GIVEN, warn_unknown: bool = False,
 ) -> EncodedCorpus:
-    """Read and encode a corpus file, logging what was truncated or unknown."""
-    corpus = encode_corpus(read_sentences(path), vocab, max_length)
-    name = name or str(path)
-    truncation = "" if max_length is None else f", {corpus.truncated} truncated to {max_length} words"
-    log.info("%s: %d sentences, %d tokens (with <eos>), %d unknown%s",
-             name, len(corpus), corpus.num_tokens, corpus.unknown_tokens, truncation)
+    """Read and encode a corpus file, logging its size and what was cut or unknown."""
+    corpus = encode_corpus(read_sentences(path, tokenizer), vocab, max_length)
+    report_corpus(corpus, name or str(path), max_length, warn_unknown)
     return corpus

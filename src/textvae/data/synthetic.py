@@ -41,7 +41,7 @@ from pathlib import Path
 from textvae.errors import ConfigError, DataError
 
 __all__ = [
-    "FACTOR_NAMES", "FACTOR_VALUES", "NEGATIVE_WORDS", "POSITIVE_WORDS", "CorpusSplits",
+    "CONTENT_WORDS", "FACTOR_NAMES", "FACTOR_VALUES", "NEGATIVE_WORDS", "POSITIVE_WORDS", "CorpusSplits",
     "GeneratedSentence", "generate_sentences", "read_factors", "write_corpus",
 ]
 
@@ -324,6 +324,19 @@ POSITIVE_WORDS: frozenset[str] = _polar_words("positive")
 NEGATIVE_WORDS: frozenset[str] = _polar_words("negative")
 """Every word the grammar uses to say something negative."""
 assert not POSITIVE_WORDS & NEGATIVE_WORDS, POSITIVE_WORDS & NEGATIVE_WORDS
+
+
+def _nouns_drawn() -> frozenset[str]:
+    lists: list[list[Noun]] = [*_SUBJECTS.values(), _AGENTS, _STAFF, _BOSSES, _SIDES, _SPOTS]
+    lists += [nouns for phrases in _PP.values() for _, nouns in phrases]
+    lists += [nouns for clauses in (*_SUBJECT_RELATIVE.values(), *_OBJECT_RELATIVE.values()) for _, nouns in clauses]
+    words = {form for nouns in lists for noun in nouns for form in noun}
+    return frozenset(words | {w for objects, _ in _HAVE_OBJECTS.values() for w in objects})
+
+
+CONTENT_WORDS: frozenset[str] = _nouns_drawn() | POSITIVE_WORDS | NEGATIVE_WORDS
+"""What a sentence is about and what it says of it: every noun the grammar draws (both numbers)
+and every evaluative word. A reconstruction that keeps these kept the sentence's content."""
 
 
 def _flip(polarity: str) -> str:

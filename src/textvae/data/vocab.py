@@ -84,8 +84,11 @@ class Vocabulary:
         """Read one word a line; the file must list `<pad>` first, and `<unk>` and `<eos>`."""
         from textvae.data.corpus import read_lines
 
-        entries = [(lineno, line.strip()) for lineno, line in read_lines(path) if line.strip()]
+        entries = [(lineno, line.strip()) for lineno, line in read_lines(path)]
         for lineno, word in entries:
+            if not word:
+                raise DataError(path, "blank line: a vocabulary holds one word a line (a word's id is its line "
+                                      "number - 1)", lineno)
             if len(word.split()) != 1:
                 raise DataError(path, f"a vocabulary line must hold one word, got {word!r}", lineno)
         first_line, first = entries[0]

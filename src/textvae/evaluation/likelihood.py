@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from textvae.data.batching import collate, length_grouped_batches
 from textvae.data.corpus import EncodedCorpus
 from textvae.evaluation.latent import LOG_2PI
 from textvae.models.vae import SentenceVAE, gaussian_kl
+from textvae.progress import progress as progress_bar
 
 
 def log_importance_weights(
@@ -68,7 +68,7 @@ def score_corpus(
     out = {name: torch.zeros(n, dtype=torch.float64) for name in ("distortion", "kl", "log_marginal")}
     mu_all, logvar_all, z_all = (torch.zeros(n, latent) for _ in range(3))
     batches = length_grouped_batches(corpus.lengths, batch_size, rng=None)
-    for indices in tqdm(batches, desc="evaluate", unit="batch", disable=None if progress else True):
+    for indices in progress_bar(batches, desc="evaluate", unit="batch", enabled=progress):
         batch = collate(corpus, indices).to(device)
         index = torch.from_numpy(np.asarray(indices))
         mu, logvar = model.encode(batch.tokens, batch.lengths)

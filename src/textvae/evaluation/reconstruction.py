@@ -7,7 +7,8 @@ Scores are percentages (0-100).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Sequence, Set
 from dataclasses import asdict, dataclass
 
 from rouge_score.rouge_scorer import RougeScorer
@@ -78,3 +79,17 @@ def reconstruction_scores(
         rows.append(BucketScores(name, len(pairs), corpus_bleu(hyps, refs, 2), corpus_bleu(hyps, refs, 4),
                                  mean_rouge_f1(hyps, refs, 2), mean_rouge_f1(hyps, refs, 4)))
     return rows
+
+
+def words_kept(sources: Sequence[str], reconstructions: Sequence[str], words: Set[str]) -> float | None:
+    """The share of the occurrences of `words` in the sources that their reconstructions repeat,
+    as a multiset (a word twice in a source counts twice, and is kept twice only if repeated
+    twice). None when the sources hold none of `words`."""
+    if len(sources) != len(reconstructions):
+        raise ValueError("need one reconstruction per source sentence")
+    kept = total = 0
+    for source, reconstruction in zip(sources, reconstructions):
+        wanted = Counter(w for w in source.split() if w in words)
+        kept += sum((wanted & Counter(reconstruction.split())).values())
+        total += sum(wanted.values())
+    return kept / total if total else None

@@ -6,13 +6,18 @@ For a pair of a grammatical sentence x+ and an ungrammatical x-, with z+ = mu(x+
   that carries syntax pulls this down),
 each also with z+ / z- the mean of mu over all pairs of one condition ("mean"), and a baseline
 that scores the decoder as a language model, z = 0 (the prior mean), for both sentences.
+
+A pair whose two sentences become the same token ids (their difference lies in words the
+vocabulary lacks, which both read as `<unk>`) cannot be told apart by any model: it is a tie,
+counted on its own and left out of every accuracy.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +31,8 @@ from textvae.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from textvae.api import TextVAE
+
+log = logging.getLogger(__name__)
 
 # The paper's Table 4 rows: Marvin & Linzen 2018 cases grouped as the paper groups them.
 _AGREEMENT, _REFLEXIVES, _NPI = "agreement", "reflexive anaphora", "negative polarity items"
@@ -107,9 +114,10 @@ class GroupScores:
     """Accuracies in [0, 1] over the scored pairs of one group."""
 
     group: str
-    pairs: int  # in the file
+    pairs: int  # in the file: scored + skipped + ties
     scored: int
     skipped: int  # pairs with an out-of-vocabulary word, when those are skipped
+    ties: int  # pairs whose sentences have the same token ids (not skipped): neither can win
     oov_pairs: int  # pairs with at least one out-of-vocabulary word (scored with <unk> unless skipped)
     pos: float | None
     neg: float | None
@@ -125,8 +133,13 @@ class GroupScores:
         return asdict(self) | {"oov_share": self.oov_share}
 
 
-def has_oov(pair: MinimalPair, vocabulary: Vocabulary) -> bool:
-    return any(word not in vocabulary for word in (pair.good + " " + pair.bad).split())
+def has_oov(pair: MinimalPair, vocabulary: Vocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
+    return any(word not in vocabulary for sentence in (pair.good, pair.bad) for word in tokenize(sentence))
+
+
+def is_tie(pair: MinimalPair, vocabulary: Vocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
+    """Whether the two sentences are the same token ids once unknown words read as `<unk>`."""
+    return vocabulary.encode(tokenize(pair.good)) == vocabulary.encode(tokenize(pair.bad))
 
 
 def _condition_means(mu: Tensor, conditions: Sequence[str]) -> Tensor:
@@ -150,10 +163,20 @@ def score_pairs(vae: TextVAE, pairs: Sequence[MinimalPair]) -> dict[str, Tensor]
 
 
 def syneval(vae: TextVAE, pairs: Sequence[MinimalPair], skip_oov: bool = False) -> list[GroupScores]:
-    """Scores per group (in order of first appearance), then overall; every pair is either scored
-    or counted as skipped."""
-    oov = [has_oov(p, vae.vocab) for p in pairs]
-    kept = [i for i, o in enumerate(oov) if not (skip_oov and o)]
+    """Scores per group (in order of first appearance), then overall; every pair is scored,
+    skipped (out of vocabulary, with `skip_oov`) or a tie."""
+    tokenize = vae.tokenizer
+    oov = [has_oov(p, vae.vocab, tokenize) for p in pairs]
+    skipped = [skip_oov and o for o in oov]
+    ties = [not s and is_tie(p, vae.vocab, tokenize) for p, s in zip(pairs, skipped)]
+    kept = [i for i in range(len(pairs)) if not (skipped[i] or ties[i])]
+    if any(oov) and not skip_oov:
+        vae.warn_unknown([s for p in pairs for s in (p.good, p.bad)], "minimal pairs")
+    if any(ties):
+        log.warning("minimal pairs: %d of %d pairs (%.1f%%) are the same token sequence once unknown words read as "
+                    "<unk>; they count as ties, outside every accuracy (raw text may need --tokenize moses "
+                    "--lowercase, or --skip-oov leaves out every pair with an unknown word)",
+                    sum(ties), len(pairs), 100 * sum(ties) / len(pairs))
     wins = score_pairs(vae, [pairs[i] for i in kept]) if kept else {}
     members: dict[str, list[int]] = defaultdict(list)  # group -> positions in `pairs`
     for i, pair in enumerate(pairs):
@@ -167,8 +190,9 @@ def syneval(vae: TextVAE, pairs: Sequence[MinimalPair], skip_oov: bool = False) 
         scored = [position[i] for i in indices if i in position]
         rate = {k: (float(v[scored].float().mean()) if scored else None) for k, v in wins.items()} if wins else {}
         rows.append(GroupScores(
-            group=name, pairs=len(indices), scored=len(scored), skipped=len(indices) - len(scored),
-            oov_pairs=sum(oov[i] for i in indices), pos=rate.get("pos"), neg=rate.get("neg"),
+            group=name, pairs=len(indices), scored=len(scored), skipped=sum(skipped[i] for i in indices),
+            ties=sum(ties[i] for i in indices), oov_pairs=sum(oov[i] for i in indices), pos=rate.get("pos"),
+            neg=rate.get("neg"),
             pos_mean=rate.get("pos_mean"), neg_mean=rate.get("neg_mean"), lm=rate.get("lm"),
         ))
     return rows

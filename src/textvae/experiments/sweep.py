@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from tqdm.auto import tqdm
 
 from textvae.data.corpus import load_corpus, read_sentences
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import evaluate
 from textvae.evaluation.reconstruction import DEFAULT_BUCKETS, reconstruction_scores
 from textvae.lm import LMTrainConfig
-from textvae.models.config import ModelConfig
+from textvae.models.config import PRESETS, ModelConfig
 from textvae.models.lm import LMConfig
+from textvae.progress import progress as progress_bar
 from textvae.serialization import read_json, write_atomic, write_json
 from textvae.training import CONFIG_FILE, DataConfig, RunConfig, TrainConfig, prepare_vocabulary, train
 
@@ -62,7 +62,7 @@ class ExperimentPreset:
 
 EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
     "paper": ExperimentPreset(
-        model={"embedding_dim": 256, "hidden_dim": 512, "latent_dim": 64, "conv_channels": 128, "rnn_init": "tf"},
+        model={**PRESETS["paper"], "rnn_init": "tf"},
         training={"batch_size": 128, "lr": 0.00075, "epochs": 10, "anneal_epochs": 2.0},
         max_vocab=None, iw_samples=500,
         lm={"embedding_dim": 256, "hidden_dim": 512, "rnn_init": "tf"}, lm_training={"epochs": 10, "batch_size": 128, "lr": 0.001},
@@ -76,7 +76,7 @@ EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
     # With PyTorch's initialisation instead of TensorFlow's (rnn_init) D rose to 32.6 at C = 100.
     # The vocabulary keeps the 5,000 commonest words: its projection is most of the cost.
     "cpu-small": ExperimentPreset(
-        model={"embedding_dim": 64, "hidden_dim": 128, "latent_dim": 32, "conv_channels": 64, "rnn_init": "tf"},
+        model={**PRESETS["cpu-small"], "rnn_init": "tf"},
         training={"batch_size": 64, "lr": 0.002, "max_steps": 6000, "anneal_steps": 6000, "eval_every": 1000},
         max_vocab=5000, iw_samples=0,
         lm={"embedding_dim": 64, "hidden_dim": 128, "rnn_init": "tf"}, lm_training={"epochs": 3, "batch_size": 64, "lr": 0.002},
@@ -209,7 +209,8 @@ def prepare(experiment: Experiment) -> None:
 # -- one run, start to finish (also the body of a worker process) -----------------------------------
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A saved run config without what may legitimately differ between invocations."""
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items() if k != "textvae_version"}
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()
+              if k not in ("textvae_version", "environments")}
     config["training"].pop("device", None)
     config["model"].pop("vocab_size", None)
     return config
@@ -333,7 +334,8 @@ def parallel_map(function: Callable[[T, str | None, bool], R], items: Sequence[T
             yield function(item, None, progress)
         return
     devices = devices_for(device)
-    threads = 1 if devices[0].startswith("cuda") else max(1, (os.cpu_count() or 1) // jobs)
+    # CPU threads in use here (--threads, or one per core) are shared out between the jobs
+    threads = 1 if devices[0].startswith("cuda") else max(1, torch.get_num_threads() // jobs)
     work = [(function, item, devices[i % len(devices)]) for i, item in enumerate(items)]
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -356,7 +358,7 @@ def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progr
     pending = [s for s in specs if not is_complete(s)]
     log.info("%d runs: %d finished before, %d to do", len(specs), len(specs) - len(pending), len(pending))
     rows: dict[str, dict[str, Any]] = {s.name: complete_run(s) for s in specs if is_complete(s)}
-    bar = tqdm(total=len(specs), initial=len(rows), unit="run", desc="runs", disable=None if progress else True)
+    bar = progress_bar(total=len(specs), initial=len(rows), unit="run", desc="runs", enabled=progress)
     for row in parallel_map(complete_run, pending, jobs, device, progress):
         rows[row["run"]] = row
         bar.update(1)

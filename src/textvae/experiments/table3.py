@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import sacrebleu
-from tqdm.auto import tqdm
 
 from textvae.data.corpus import encode_corpus, load_corpus, read_sentences
 from textvae.data.vocab import Vocabulary
@@ -29,6 +28,7 @@ from textvae.experiments.sweep import Experiment, parallel_map, plan_runs, prepa
 from textvae.generation import Decoding
 from textvae.lm import LMTrainConfig, evaluate_lm, fit_lm
 from textvae.models.lm import LanguageModel, LMConfig
+from textvae.progress import progress as progress_bar
 from textvae.serialization import read_json, write_atomic, write_json
 from textvae.training import resolve_device
 
@@ -188,8 +188,8 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
             cells += [make(root / f"C{run['C']:g}" / scheme_slug(scheme) / f"copy{k}", run["C"], scheme, k,
                            experiment.root / "runs" / run["run"]) for k in range(copies)]
     pending = [c for c in cells if not c.result_file.exists()]
-    bar = tqdm(total=len(cells), initial=len(cells) - len(pending), unit="corpus", desc="table3",
-               disable=None if progress else True)
+    bar = progress_bar(total=len(cells), initial=len(cells) - len(pending), unit="corpus", desc="table3",
+                       enabled=progress)
     for _ in parallel_map(complete_cell, pending, jobs, experiment.device, False):
         bar.update(1)
     bar.close()

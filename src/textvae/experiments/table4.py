@@ -20,13 +20,13 @@ def percent(value: float | None) -> str:
 def table4_markdown(experiment: Experiment, pairs_file: Path, scores: dict[float, list[GroupScores]],
                     skip_oov: bool, wall_seconds: float) -> str:
     targets = list(scores)
-    header = ["group", "pairs", "OOV %"]
+    header = ["group", "pairs", "OOV %", "ties"]
     for c in targets:
         header += [f"C={c:g} pos", f"C={c:g} neg", f"C={c:g} pos (mean z)", f"C={c:g} neg (mean z)", f"C={c:g} LM"]
     first = scores[targets[0]]
     body = []
     for i, group in enumerate(first):
-        line = [group.group, str(group.pairs), cell(100 * group.oov_share, 1)]
+        line = [group.group, str(group.pairs), cell(100 * group.oov_share, 1), str(group.ties)]
         for c in targets:
             g = scores[c][i]
             line += [percent(g.pos), percent(g.neg), percent(g.pos_mean), percent(g.neg_mean), percent(g.lm)]
@@ -40,6 +40,8 @@ def table4_markdown(experiment: Experiment, pairs_file: Path, scores: dict[float
         "all pairs of one condition; LM = the decoder as a language model (z = 0, the prior mean). "
         + ("Pairs with an out-of-vocabulary word are skipped. " if skip_oov else
            "Out-of-vocabulary words are scored as `<unk>`; OOV % is the share of pairs with at least one. ")
+        + "Ties are pairs whose two sentences are the same token ids once unknown words read as `<unk>`: no model "
+          "can tell them apart, so they are left out of the accuracies. "
         + f"Wall time of this invocation: {wall_seconds / 60:.1f} min.",
         "",
         markdown_table(header, body),

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -111,15 +112,48 @@ def _next_scores(model: SentenceVAE, previous: Tensor, z: Tensor, state: object)
     return model.to_vocab(features[:, -1]).float(), state
 
 
-def draw(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """One token per row from softmax(scores), by inverting the cumulative distribution.
+# Keys of the per-row random streams (see `row_stream`).
+PRIOR_STREAM, DECODING_STREAM = 0, 1
+
+
+def row_stream(seed: int, purpose: int, row: int) -> np.random.Generator:
+    """The random stream of one row (one sentence) for one purpose. It depends on the seed, the
+    purpose and the row's index only, so sentence i comes out the same whatever else is drawn
+    with it (`sample -n 3` and `-n 4` agree on their first three)."""
+    if seed < 0:
+        raise ConfigError(f"a seed must not be negative, got {seed}")
+    return np.random.default_rng([seed, purpose, row])
+
+
+def fresh_seed() -> int:
+    """A seed from the operating system's entropy, for draws that need not repeat."""
+    return int(np.random.SeedSequence().entropy)
+
+
+def prior_codes(seed: int, rows: int, latent_dim: int, first_row: int = 0) -> Tensor:
+    """z ~ N(0, I), one row per sentence, each from its own stream: (rows, latent_dim)."""
+    codes = [row_stream(seed, PRIOR_STREAM, first_row + i).standard_normal(latent_dim) for i in range(rows)]
+    return torch.from_numpy(np.stack(codes).astype(np.float32)) if rows else torch.zeros(0, latent_dim)
+
+
+def row_uniforms(seed: int, rows: int, steps: int, first_row: int = 0) -> Tensor:
+    """The draws of sampling decoding, u in (0, 1], `steps` per row, each row from its own stream:
+    (rows, steps)."""
+    draws = [1.0 - row_stream(seed, DECODING_STREAM, first_row + i).random(steps) for i in range(rows)]
+    return torch.from_numpy(np.stack(draws).astype(np.float32)) if rows else torch.zeros(0, steps)
+
+
+def draw(scores: Tensor, generator: torch.Generator | None = None, u: Tensor | None = None) -> Tensor:
+    """One token per row from softmax(scores), by inverting the cumulative distribution, with
+    u (batch,) in (0, 1] given or drawn from `generator`.
 
     Equivalent to `torch.multinomial(softmax(scores), 1)` but many times faster over a large
     vocabulary on CPU. A token of probability 0 is never drawn: u lies in (0, 1], and a
     left-sided search never stops on a flat stretch of the cumulative sum."""
     cumulative = torch.softmax(scores, dim=-1).cumsum(dim=-1)
-    u = 1.0 - torch.rand((scores.size(0), 1), generator=generator, device=scores.device)
-    chosen = torch.searchsorted(cumulative, u * cumulative[:, -1:])
+    if u is None:
+        u = 1.0 - torch.rand((scores.size(0),), generator=generator, device=scores.device)
+    chosen = torch.searchsorted(cumulative, u.to(cumulative).unsqueeze(1) * cumulative[:, -1:])
     return chosen.squeeze(1).clamp_(max=scores.size(-1) - 1)
 
 
@@ -131,23 +165,28 @@ def sample_tokens(
     sample: bool = False,
     processors: Sequence[LogitsProcessor] = (),
     generator: torch.Generator | None = None,
+    uniforms: Tensor | None = None,
 ) -> list[list[int]]:
     """Token ids for each row of z: the argmax, or a draw after `processors`, at every step.
 
-    Finished sentences leave the batch, so the loop costs what the longest sentence needs.
+    Draws use `uniforms` (batch, max_length) when given, so each row's sentence depends on its
+    own draws only (see `row_uniforms`), else `generator`. Finished sentences leave the batch,
+    so the loop costs what the longest sentence needs.
     """
     batch = z.size(0)
     outputs: list[list[int]] = [[] for _ in range(batch)]
     rows = torch.arange(batch, device=z.device)  # which sentences are still being decoded
     previous = torch.full((batch,), model.eos_id, dtype=torch.long, device=z.device)
     state = None
+    if uniforms is not None and tuple(uniforms.shape) != (batch, max_length):
+        raise ValueError(f"uniforms must have shape ({batch}, {max_length}), got {tuple(uniforms.shape)}")
     with _eval_mode(model):
-        for _ in range(max_length):
+        for step in range(max_length):
             scores, state = _next_scores(model, previous, z, state)
             for process in processors:
                 scores = process(scores)
             if sample:
-                chosen = draw(scores, generator)
+                chosen = draw(scores, generator, None if uniforms is None else uniforms[rows.cpu(), step])
             else:
                 chosen = scores.argmax(dim=-1)
             for row, token in zip(rows.tolist(), chosen.tolist()):
@@ -222,13 +261,15 @@ def beam_search(
 
 def decode(
     model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None,
-    precision: str = "fp32",
+    precision: str = "fp32", uniforms: Tensor | None = None,
 ) -> list[list[int]]:
     """Token ids (without `<eos>`) decoded from each row of z with a strategy.
 
+    Sampling strategies draw from `uniforms` (rows, max_length) when given, else from `generator`.
     `precision="bf16"` runs the decoder under bfloat16 autocast (about twice the matmul speed on
     CPUs with AVX-512 bf16 and on recent GPUs); scores are processed in float32 either way."""
     with autocast(z.device, precision):
         if decoding.strategy == "beam":
             return beam_search(model, z, decoding.beam_size, decoding.max_length, decoding.length_penalty)
-        return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator)
+        return sample_tokens(model, z, decoding.max_length, decoding.samples, decoding.processors(), generator,
+                             uniforms)

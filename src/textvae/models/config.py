@@ -75,8 +75,10 @@ class ModelConfig:
         return cls(**{**SAVED_BEFORE_RNN_INIT, **data})
 
 
-# Size presets: the paper's, and a small one that trains in minutes on a laptop CPU.
+# Size presets: the paper's, and two that train in minutes on a laptop CPU (cpu-small is also the
+# size of `textvae experiment --preset cpu-small` and of the demo).
 PRESETS: dict[str, dict[str, int]] = {
     "paper": {"embedding_dim": 256, "hidden_dim": 512, "latent_dim": 64, "conv_channels": 128},
     "small": {"embedding_dim": 128, "hidden_dim": 256, "latent_dim": 32, "conv_channels": 64},
+    "cpu-small": {"embedding_dim": 64, "hidden_dim": 128, "latent_dim": 32, "conv_channels": 64},
 }

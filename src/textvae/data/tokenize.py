@@ -1,0 +1,49 @@
+"""How a line of text becomes tokens: as given (split on whitespace) or by the Moses tokenizer.
+
+The paper's corpora come tokenized and lower-cased, so the default, `none`, only splits on
+whitespace. Raw text ("The food wasn't great!") and public benchmarks given as plain sentences
+need punctuation split off and, for a lower-cased vocabulary, lower-casing: `moses` (sacremoses,
+the Moses tokenizer's rules, without its HTML escapes) with `lowercase=True`. A run saves its
+tokenizer in config.json, and everything that reads text for that run uses it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from textvae.errors import ConfigError
+
+TOKENIZERS = ("none", "moses")
+
+
+@functools.cache
+def _moses(language: str) -> Any:
+    from sacremoses import MosesTokenizer
+
+    return MosesTokenizer(lang=language)
+
+
+@dataclass(frozen=True)
+class Tokenizer:
+    kind: str = "none"  # none | moses
+    lowercase: bool = False
+    language: str = "en"  # Moses's rules for this language
+
+    def __post_init__(self) -> None:
+        if self.kind not in TOKENIZERS:
+            raise ConfigError(f"--tokenize must be one of {', '.join(TOKENIZERS)}, got {self.kind!r}")
+
+    def __call__(self, line: str) -> list[str]:
+        if self.lowercase:
+            line = line.lower()
+        if self.kind == "none":
+            return line.split()
+        return _moses(self.language).tokenize(line, escape=False)
+
+    def describe(self) -> str:
+        return self.kind + (", lowercased" if self.lowercase else "")
+
+
+AS_GIVEN = Tokenizer()
