@@ -19,6 +19,7 @@ import torch
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.evaluation import evaluate
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
+from textvae.runtime import describe_environment, environment
 
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp"
 
@@ -38,7 +39,7 @@ def main() -> None:
     corpus = encode_corpus(read_sentences(args.data / "test.txt")[: args.sentences], vocab)
     torch.manual_seed(0)
     model = SentenceVAE(ModelConfig(args.model, vocab_size=len(vocab), **PRESETS[args.size]), eos_id=vocab.eos_id)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.model} {args.size}, vocabulary "
+    print(f"{describe_environment(environment())}; {args.model} {args.size}, vocabulary "
           f"{len(vocab)}, {len(corpus)} sentences ({corpus.num_tokens} tokens), K = {args.iw_samples}", flush=True)
     start = time.perf_counter()
     result = evaluate(model, corpus, iw_samples=args.iw_samples, batch_size=args.batch_size, progress=True)

@@ -21,7 +21,6 @@ process keeps freed memory as the `textvae` program does (`textvae.runtime.keep_
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -34,7 +33,8 @@ from textvae.api import load
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.generation import Decoding, decode
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
-from textvae.runtime import keep_freed_memory
+from textvae.precision import bf16_support
+from textvae.runtime import describe_environment, environment, keep_freed_memory
 from textvae.training import DataConfig, RunConfig, Trainer, TrainConfig
 
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp" / "train.txt"
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"trained {args.train_steps} steps in {seconds:.0f} s", flush=True)
     decoding = Decoding("top-p", top_p=args.p, max_length=args.max_length)
     z = torch.randn(args.sentences, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}; "
+    print(f"{describe_environment(environment())}; "
           f"vocabulary {model.config.vocab_size}; {decoding.describe()}, at most {args.max_length} tokens; "
           f"allocator: {allocator}", flush=True)
 
@@ -138,6 +138,8 @@ def main() -> None:
                               ("textvae one at a time, fp32", lambda: one_at_a_time(first)),
                               ("textvae batched, fp32", lambda: batched("fp32")),
                               ("textvae batched, bf16", lambda: batched("bf16"))):
+                if name.endswith("bf16") and not bf16_support("cpu").supported:
+                    continue  # this CPU cannot run bf16: the rounds measure fp32 only
                 out, seconds = timed(run)
                 rates[name].append(len(out) / seconds)
                 words[name] = sum(map(len, out)) / len(out)
@@ -148,6 +150,9 @@ def main() -> None:
     print(f"\n| way | sentences/s (median of {args.rounds}) | words a sentence | vs original-style loop | "
           f"vs textvae one at a time |\n|---|---|---|---|---|")
     for name, values in rates.items():
+        if not values:
+            print(f"| {name} | skipped: {bf16_support('cpu').about} | | | |")
+            continue
         rate = statistics.median(values)
         print(f"| {name} | {rate:,.1f} | {words[name]:.1f} | {rate / original:.1f}x | {rate / ours:.1f}x |")
 

@@ -7,12 +7,15 @@ Prints one markdown row per configuration.
 
     python bench/train_throughput.py                       # paper size and small preset, fp32 and bf16
     python bench/train_throughput.py --sizes paper --precisions fp32 --models lstm-lstm,gru-gru,lstm-cnn
+    python bench/train_throughput.py --sizes small,cpu-small --precisions fp32 --threads 1,2
+
+Every run prints the machine first: CPU model, the instruction set PyTorch runs at (limit it to
+AVX2 with ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2), threads.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -22,6 +25,8 @@ import torch
 
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
+from textvae.precision import bf16_support
+from textvae.runtime import describe_environment, environment, set_threads
 from textvae.training import DataConfig, RunConfig, Trainer, TrainConfig
 
 YELP = Path(__file__).resolve().parents[2] / "shared" / "data" / "yelp" / "train.txt"
@@ -65,19 +70,27 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3, help="the median of the repeats is reported")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", default=None, help="comma-separated thread counts [default: PyTorch's]")
     args = parser.parse_args()
 
     sentences = read_sentences(args.data)[: args.sentences]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
-          f"device {args.device}, {len(sentences)} sentences of {args.data}")
-    print("| model | size | precision | vocab | tokens/sentence | tokens/s (median of "
-          f"{args.repeats} x {args.steps} steps) |\n|---|---|---|---|---|---|")
-    for model in args.models.split(","):
-        for size in args.sizes.split(","):
-            for precision in args.precisions.split(","):
-                r = measure(sentences, args.max_vocab, model, size, precision, args.steps, args.warmup, args.repeats, args.device)
-                print(f"| {model} | {size} | {precision} | {r['vocab']} | {r['tokens_per_sentence']:.1f} | "
-                      f"{r['tokens_per_s']:,.0f} |", flush=True)
+    print(f"{describe_environment(environment(args.device))}; {len(sentences)} sentences of {args.data}")
+    if args.device == "cpu" and "bf16" in args.precisions.split(","):
+        support = bf16_support("cpu")
+        if not support.supported:
+            print(f"bf16 skipped: {support.about}")
+            args.precisions = ",".join(p for p in args.precisions.split(",") if p != "bf16")
+    print("| model | size | precision | threads | vocab | tokens/sentence | tokens/s (median of "
+          f"{args.repeats} x {args.steps} steps) |\n|---|---|---|---|---|---|---|")
+    for threads in [int(t) for t in args.threads.split(",")] if args.threads else [None]:
+        threads = set_threads(threads)
+        for model in args.models.split(","):
+            for size in args.sizes.split(","):
+                for precision in args.precisions.split(","):
+                    r = measure(sentences, args.max_vocab, model, size, precision, args.steps, args.warmup,
+                                args.repeats, args.device)
+                    print(f"| {model} | {size} | {precision} | {threads} | {r['vocab']} | "
+                          f"{r['tokens_per_sentence']:.1f} | {r['tokens_per_s']:,.0f} |", flush=True)
 
 
 if __name__ == "__main__":

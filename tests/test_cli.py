@@ -95,3 +95,51 @@ def test_help_lists_the_commands(capsys):
     out = run_ok(["--help"], capsys).out
     for command in ("train", "evaluate", "demo", "corpus"):
         assert command in out
+
+
+def test_help_is_plain_and_truthful(capsys):
+    import inspect
+
+    from textvae.api import load
+    from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
+
+    for command in ([], ["train"], ["sample"], ["demo"], ["experiment"], ["lm", "train"], ["syneval"]):
+        out = run_ok([*command, "--help"], capsys).out
+        assert "<bool>" not in out and "╭" not in out, command
+    demo = " ".join(run_ok(["demo", "--help"], capsys).out.split())
+    assert f"[default: {DEMO_STEPS};" in demo and f"[default: {DEMO_C}]" in demo
+    assert f"[default: {DEMO_TIME_BUDGET};" in demo and "[default: 0]" not in demo
+    experiment = " ".join(run_ok(["experiment", "--help"], capsys).out.split())
+    for name in ("figure1:", "table1:", "table2:", "table3:", "table4:"):
+        assert name in experiment
+    assert "cpu-small" in " ".join(run_ok(["train", "--help"], capsys).out.split())
+    # the API and the command line agree on defaults
+    defaults = inspect.signature(load).parameters
+    assert defaults["device"].default == "auto" and defaults["precision"].default == "auto"
+    sample = " ".join(run_ok(["sample", "--help"], capsys).out.split())
+    assert "--device <str>" in sample and "[default: auto]" in sample
+
+
+def test_progress_is_reported_in_lines_when_output_is_not_a_terminal(tmp_path, tiny_corpus, monkeypatch):
+    import io
+
+    from textvae import progress
+
+    stream = io.StringIO()
+    bar = progress.LineProgress(total=10, desc="train", unit="step", interval=0.05, file=stream)
+    for _ in range(4):
+        bar.update(1)
+    bar.set_postfix(loss="1.23")
+    import time
+
+    time.sleep(0.2)  # the reporting thread writes lines while nothing else happens
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("train: 0/10 step (0%)")
+    assert len(lines) >= 3 and lines[-1].startswith("train: 4/10 step (40%)") and "loss=1.23" in lines[-1]
+    assert all("\r" not in line for line in lines)
+    # what a command does: not a terminal, so lines instead of a bar
+    monkeypatch.setattr(progress, "LINE_INTERVAL", 0.0)
+    chosen = progress.progress(total=3, desc="x", file=io.StringIO())
+    assert isinstance(chosen, progress.LineProgress)
+    chosen.close()

@@ -112,3 +112,56 @@ def test_load_corpus_logs_truncation(tmp_path, caplog):
     assert corpus.truncated == 1
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == ["train: 1 of 2 sentences are longer than 2 words and were cut to 2 (--max-length sets the limit)"]
+
+
+def test_blank_lines_and_cut_sentences_are_warned_about_once_with_counts(tmp_path, caplog):
+    path = tmp_path / "c.txt"
+    path.write_text("a b c d\n\n  \na\nb c\n\n", encoding="utf-8")
+    vocab = Vocabulary.build([["a", "b", "c", "d"]])
+    with caplog.at_level("WARNING"):
+        corpus = load_corpus(path, vocab, max_length=2, name="train")
+    assert len(corpus) == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{path}: 3 blank lines skipped",
+                        "train: 1 of 3 sentences are longer than 2 words and were cut to 2 (--max-length sets the limit)"]
+
+
+def test_unknown_words_are_counted_with_examples(tmp_path, caplog):
+    path = tmp_path / "c.txt"
+    path.write_text("a gr8 b\ngr8 servce\n<unk> a\n", encoding="utf-8")
+    vocab = Vocabulary.build([["a", "b"]])
+    with caplog.at_level("WARNING"):
+        corpus = load_corpus(path, vocab, name="test", warn_unknown=True)
+    assert corpus.unknown_words == {"gr8": 2, "servce": 1}  # a literal <unk> is no unknown word
+    assert corpus.unknown_tokens == 4
+    assert "test: not in the vocabulary, read as <unk>: 3 occurrences of 2 words, such as 'gr8' (2), 'servce' (1)" \
+        in caplog.text
+
+
+def test_moses_tokenization_splits_punctuation_and_lowercases(tmp_path):
+    from textvae.data.tokenize import Tokenizer
+    from textvae.errors import ConfigError
+
+    raw = 'The Food wasn\'t great, really: "never" again!'
+    assert Tokenizer()(raw) == raw.split()
+    moses = Tokenizer("moses", lowercase=True)
+    assert moses(raw) == ["the", "food", "wasn", "'t", "great", ",", "really", ":", '"', "never", '"', "again", "!"]
+    path = tmp_path / "raw.txt"
+    path.write_text(raw + "\n", encoding="utf-8")
+    assert read_sentences(path, moses) == [moses(raw)]
+    with pytest.raises(ConfigError, match="--tokenize"):
+        Tokenizer("spacy")
+
+
+def test_training_cuts_long_sentences_by_default(tmp_path, caplog):
+    from textvae import DataConfig, ModelConfig, TrainConfig, train
+    from textvae.training import DEFAULT_MAX_LENGTH
+
+    long_line = " ".join(f"w{i % 7}" for i in range(DEFAULT_MAX_LENGTH + 30))
+    path = tmp_path / "train.txt"
+    path.write_text("\n".join(["a b c", long_line, "b c a"] * 4) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        train(tmp_path / "run", DataConfig(str(path), str(path)), ModelConfig(embedding_dim=8, hidden_dim=8,
+              latent_dim=2), TrainConfig(max_steps=1, batch_size=4), progress=False)
+    assert (f"train: 4 of 12 sentences are longer than {DEFAULT_MAX_LENGTH} words and were cut to "
+            f"{DEFAULT_MAX_LENGTH}") in caplog.text

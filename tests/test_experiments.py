@@ -313,5 +313,5 @@ def test_table4_reports_each_group_at_each_C(figure1, tmp_path):
                                              "overall"]
         assert [g.scored + g.skipped for g in groups] == [1, 1, 2]
     table = (experiment.root / "table4.md").read_text()
-    assert "| group | pairs | OOV % | C=3 pos | C=3 neg |" in table and "C=8 LM" in table
+    assert "| group | pairs | OOV % | ties | C=3 pos | C=3 neg |" in table and "C=8 LM" in table
     assert table.count("| agreement: simple | 1 |") == 1

@@ -414,3 +414,31 @@ def test_the_program_keeps_freed_memory_where_glibc_allows(monkeypatch):
         assert keep_freed_memory() is True
     monkeypatch.setattr(sys, "platform", "darwin")
     assert keep_freed_memory() is False
+
+
+def test_the_first_samples_do_not_depend_on_how_many_are_drawn(run_dir):
+    """Each sentence draws from its own random stream: -n 3 and -n 4 agree on the first three, for
+    every strategy, and through the command line as in Python."""
+    vae = load(run_dir, device="cpu")
+    for strategy in ("sample", "top-k", "top-p", "greedy"):
+        three, four = vae.sample(3, strategy, seed=5), vae.sample(4, strategy, seed=5)
+        assert three == four[:3], strategy
+    many = vae.sample(1500, "sample", seed=5)  # more than one decoding batch (1,024 codes)
+    assert many[:4] == vae.sample(4, "sample", seed=5)
+    code, out3, _ = run_command(["sample", str(run_dir), "-n", "3", "--seed", "2"])
+    code4, out4, _ = run_command(["sample", str(run_dir), "-n", "4", "--seed", "2"])
+    assert code == code4 == 0 and out4.splitlines()[:3] == out3.splitlines()
+    assert vae.sample(4, "sample", seed=6) != vae.sample(4, "sample", seed=5)
+
+
+def test_unknown_words_in_the_input_are_warned_about(run_dir, caplog):
+    vae = load(run_dir, device="cpu")
+    with caplog.at_level("WARNING"):
+        vae.interpolate("the fod was grate .", "the service was slow .", steps=3)
+    assert ("start (--from) 'the fod was grate .': not in the vocabulary, read as <unk>: 2 occurrences of 2 words, "
+            "such as 'fod' (1), 'grate' (1)") in caplog.text
+    assert "end (--to)" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        vae.reconstruct(["the food was great .", "zzz zzz ."])
+    assert "sentences to reconstruct: not in the vocabulary, read as <unk>: 2 occurrences of 1 word" in caplog.text

@@ -130,3 +130,52 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corp
     assert (killed / "metrics.jsonl").read_text() == (whole / "metrics.jsonl").read_text()
     for name in ("model.safetensors", "last.safetensors"):
         assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_a_run_that_ends_before_the_target_reaches_C_says_so(tmp_path, tiny_corpus, caplog):
+    # 32 sentences in batches of 8: 4 steps an epoch, so the default 2 epochs of annealing take 8 steps
+    with caplog.at_level("INFO"):
+        tiny_run(tmp_path, tiny_corpus, max_steps=6, eval_every=3)
+    assert "target C=3 reached" not in caplog.text
+    assert ("training stops after 6 steps, before the target rate reaches C=3 (after 8 steps): its last value is "
+            "C_t=2.25") in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        tiny_run(tmp_path / "b", tiny_corpus, max_steps=8, eval_every=4)
+    assert "target C=3 reached after 8 steps" in caplog.text and "before the target" not in caplog.text
+
+
+def test_config_records_where_each_session_ran(tmp_path, tiny_corpus):
+    import textvae.runtime
+
+    tiny_run(tmp_path, tiny_corpus, max_steps=4, eval_every=2)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    (first,) = config["environments"]
+    assert first["threads"] == torch.get_num_threads() and first["from_step"] == 0
+    assert first["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and first["precision"] == "fp32"
+    assert first["cpu"] == textvae.runtime.cpu_model()
+
+
+def test_a_time_budget_stops_early_and_resuming_finishes(tmp_path, tiny_corpus):
+    result = tiny_run(tmp_path, tiny_corpus, max_steps=12, eval_every=6, time_budget=1e-9)
+    assert result.steps == 1 and result.total_steps == 12 and not result.finished
+    records = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["step"] == 1  # evaluated where it stopped
+    done = train(tmp_path / "run", resume=True, progress=False)
+    assert done.steps == 1 + 1  # the saved budget applies to every invocation
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    config["training"]["time_budget"] = None
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    assert train(tmp_path / "run", resume=True, progress=False).finished
+
+
+def test_threads_argument_sets_pytorchs_threads(tmp_path, tiny_corpus):
+    before = torch.get_num_threads()
+    try:
+        train_file, valid_file = tiny_corpus
+        train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**TINY_MODEL),
+              TrainConfig(max_steps=2, batch_size=8), progress=False, threads=1)
+        assert torch.get_num_threads() == 1
+        assert json.loads((tmp_path / "run" / "config.json").read_text())["environments"][0]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

@@ -105,12 +105,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, got {value}")
         if self.batch_size < 1 or self.checkpoint_every < 1 or self.eval_batch_size < 1:
             raise ConfigError("batch_size, checkpoint_every and eval_batch_size must be positive")
-        for name, lowest, allowed in (("lr", 0.0, False), ("beta", 0.0, False), ("kl_target", 0.0, True),
-                                      ("anneal_epochs", 0.0, True)):
+        for name, flag, zero_allowed in (("lr", "--lr", False), ("beta", "--beta", False), ("kl_target", "--C", True),
+                                         ("anneal_epochs", "--anneal-epochs", True)):
             value = getattr(self, name)
-            if not (math.isfinite(value) and (value >= lowest if allowed else value > lowest)):
-                bound = "at least 0" if allowed else "positive"
-                raise ConfigError(f"{name} must be a finite number, {bound}; got {value}")
+            if not (math.isfinite(value) and (value >= 0 if zero_allowed else value > 0)):
+                bound = "at least 0" if zero_allowed else "positive"
+                raise ConfigError(f"{name} ({flag}) must be a finite number, {bound}; got {value}")
         check_precision(self.precision)
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
             raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
@@ -416,6 +416,8 @@ def train(
     else:
         if data is None:
             raise ValueError("train() needs a DataConfig unless resume=True")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise RunDirError(f"--out {run_dir} is a file; a run is a directory")
         if (run_dir / CONFIG_FILE).exists():
             raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
         train_sentences = read_sentences(data.train, data.tokenizer)

@@ -27,7 +27,7 @@ from textvae.training import CONFIG_FILE, DataConfig, TrainConfig, train
 log = logging.getLogger(__name__)
 
 DEMO_C = 10.0
-DEMO_STEPS = 3000
+DEMO_STEPS = 4500
 DEMO_TIME_BUDGET = 120.0  # seconds of training at most, whatever the machine
 # The test split is large because the MI estimate (He et al. 2019) cannot exceed log N for N test
 # sentences: with 1,000 it could never show that 10 nats of rate are 10 nats of information.
