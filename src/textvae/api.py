@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -24,11 +24,14 @@ from textvae.generation import Decoding, decode, interpolation_path
 from textvae.generation.decoding import fresh_seed, prior_codes, row_uniforms
 from textvae.models.vae import SentenceVAE
 from textvae.precision import resolve_precision
+from textvae.progress import progress as progress_bar
 from textvae.runtime import set_threads
 from textvae.serialization import load_weights
 from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROGRESS_FROM = 8  # passes of at least this many batches report progress (when `progress` is on)
 
 Sentences = Sequence[str] | Sequence[Sequence[str]]
 
@@ -50,6 +53,7 @@ class TextVAE:
         self.precision = resolve_precision(precision, model.device)
         self.batch_size = batch_size  # sentences per forward pass in encode / log_prob
         self.decode_batch_size = 1024  # latent codes decoded together (larger batches gain nothing on CPU)
+        self.progress = False  # report progress of passes over many batches (the command line turns it on)
 
     @property
     def device(self) -> torch.device:
@@ -81,15 +85,19 @@ class TextVAE:
         """Sentences as one padded batch on the model's device, in the order given."""
         return collate(self.corpus(sentences), np.arange(len(sentences)), self.vocab.pad_id).to(self.device)
 
-    def chunks(self, sentences: Sentences) -> list[tuple[slice, Batch]]:
+    def chunks(self, sentences: Sentences, desc: str = "batches") -> Iterator[tuple[slice, Batch]]:
         """Consecutive batches of at most `batch_size` sentences, with the slice each covers."""
         spans = [slice(i, i + self.batch_size) for i in range(0, len(sentences), self.batch_size)]
-        return [(span, self.batch(sentences[span])) for span in spans]
+        for span in self._progress(spans, desc):
+            yield span, self.batch(sentences[span])
+
+    def _progress(self, items: list[T], desc: str) -> Iterable[T]:
+        return progress_bar(items, desc=desc, unit="batch", enabled=self.progress and len(items) >= PROGRESS_FROM)
 
     @torch.no_grad()
     def encode(self, sentences: Sentences) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance of q(z|x), each (n, latent)."""
-        parts = [self.model.encode(batch.tokens, batch.lengths) for _, batch in self.chunks(sentences)]
+        parts = [self.model.encode(batch.tokens, batch.lengths) for _, batch in self.chunks(sentences, "encode")]
         return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
 
     @torch.no_grad()
@@ -99,7 +107,7 @@ class TextVAE:
         if z.shape != (len(sentences), self.latent_dim):
             raise ValueError(f"z must have shape ({len(sentences)}, {self.latent_dim}), got {tuple(z.shape)}")
         return torch.cat([-self.model.distortion(batch.tokens, batch.lengths, z[span])
-                          for span, batch in self.chunks(sentences)])
+                          for span, batch in self.chunks(sentences, "score")])
 
     def decode(
         self, z: Tensor, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
@@ -115,7 +123,7 @@ class TextVAE:
         decoding = as_decoding(decoding, **options)
         seed = fresh_seed() if seed is None else seed
         ids = []
-        for start in range(0, z.size(0), self.decode_batch_size):
+        for start in self._progress(list(range(0, z.size(0), self.decode_batch_size)), "decode"):
             chunk = z[start : start + self.decode_batch_size]
             uniforms = row_uniforms(seed, chunk.size(0), decoding.max_length, first_row=start) if decoding.samples \
                 else None

@@ -310,12 +310,15 @@ def sample(
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Draw z from the prior and decode a sentence from each, one a line."""
     decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
     if out is not None:
         _output_file(out)
-    sentences = _load(run_dir, device, weights, precision.value, threads).sample(n, decoding, seed=seed)
+    vae = _load(run_dir, device, weights, precision.value, threads)
+    vae.progress = progress
+    sentences = vae.sample(n, decoding, seed=seed)
     text = "".join(f"{s}\n" for s in sentences)
     if out is None:
         typer.echo(text, nl=False)
@@ -383,6 +386,7 @@ def reconstruct(
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 256,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Encode with the posterior mean, decode (greedily by default), and score BLEU-2/4 and ROUGE-2/4 by length."""
     from textvae.data.corpus import read_sentences
@@ -391,7 +395,7 @@ def reconstruct(
     bounds = _buckets(buckets)
     _output_file(out)
     vae = _load(run_dir, device, weights, precision.value, threads, tokenize, lowercase)
-    vae.batch_size = batch_size
+    vae.batch_size, vae.progress = batch_size, progress
     sources = [" ".join(tokens) for tokens in read_sentences(data, vae.tokenizer)]
     if max_length is None:
         max_length = 10 + max(len(s.split()) for s in sources)
@@ -631,6 +635,7 @@ def syneval(
     batch_size: Annotated[int, typer.Option(min=1, help="Sentences per batch.")] = 512,
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
+    progress: ProgressOption = True,
 ) -> None:
     """Minimal pairs scored by the decoder (the paper's Table 4), per group and overall.
 
@@ -643,7 +648,7 @@ def syneval(
         raise typer.BadParameter("give --group-by or --grouping, not both")
     pair_list = read_pairs(pairs, group_by, grouping)
     vae = _load(run_dir, device, weights, "fp32", threads, tokenize, lowercase)
-    vae.batch_size = batch_size
+    vae.batch_size, vae.progress = batch_size, progress
     rows = score(vae, pair_list, skip_oov)
     if as_json:
         typer.echo(json.dumps({"pairs": str(pairs), "skip_oov": skip_oov, "tokenize": vae.tokenizer.describe(),

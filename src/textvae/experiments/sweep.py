@@ -250,7 +250,7 @@ def ensure_reconstructed(spec: RunSpec) -> dict[str, Any]:
     path = spec.run_dir / RECONSTRUCTION_FILE
     if path.exists():
         return read_json(path)
-    vae = load(spec.run_dir, device=spec.config.training.device)
+    vae = load(spec.run_dir, device=spec.config.training.device, precision=spec.config.training.precision)
     sources = [" ".join(tokens) for tokens in read_sentences(spec.test)]
     max_length = 10 + max(len(s.split()) for s in sources)
     reconstructions = vae.reconstruct(sources, "greedy", max_length=max_length)

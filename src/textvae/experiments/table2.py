@@ -36,7 +36,7 @@ def table2_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], star
         f"Wall time of this invocation: {wall_seconds / 60:.1f} min.",
     ]
     for row in rows:
-        vae = load(experiment.root / "runs" / row["run"], device=experiment.device)
+        vae = load(experiment.root / "runs" / row["run"], device=experiment.device, precision=experiment.precision)
         lines += [
             "", f"## {row['model']}, C = {row['C']:g} (test rate {row['rate']:.2f})",
             "", "Between two prior draws:", "", interpolation_block(vae, None, None, steps, experiment.seed),

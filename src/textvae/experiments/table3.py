@@ -91,6 +91,7 @@ class CorpusCell:
     size: int  # sentences in the corpus
     lm: LMConfig
     lm_training: LMTrainConfig
+    precision: str = "fp32"  # of the VAE's sampling: the experiment's
 
     @property
     def result_file(self) -> Path:
@@ -110,7 +111,7 @@ def complete_cell(job: CorpusCell, device: str | None = None, progress: bool = F
         picked = np.random.default_rng(seed).choice(len(real), job.size, replace=False)
         sentences = [" ".join(real[i]) for i in picked]
     else:
-        vae = load(job.vae_run, device=device or job.lm_training.device)
+        vae = load(job.vae_run, device=device or job.lm_training.device, precision=job.precision)
         sentences = vae.sample(job.size, job.scheme, seed=seed)
     job.directory.mkdir(parents=True, exist_ok=True)
     write_atomic(job.directory / "corpus.txt", "".join(s + "\n" for s in sentences).encode("utf-8"))
@@ -180,7 +181,7 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
 
     def make(directory: Path, c: float | None, scheme: Decoding | None, copy: int, vae_run: Path | None) -> CorpusCell:
         return CorpusCell(directory, c, scheme, copy, vae_run, experiment.train, experiment.test, vocab, size, lm,
-                    lm_training)
+                          lm_training, experiment.precision)
 
     cells = [make(root / "reference" / f"copy{k}", None, None, k, None) for k in range(copies)]
     for run in runs:

@@ -58,7 +58,7 @@ def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = 
     prepare(experiment)
     runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress)
     pairs = read_pairs(pairs_file, grouping="marvin-linzen")
-    scores = {run["C"]: syneval(load(experiment.root / "runs" / run["run"], device=experiment.device), pairs,
+    scores = {run["C"]: syneval(load(experiment.root / "runs" / run["run"], device=experiment.device, precision="fp32"), pairs,
                                 skip_oov) for run in runs}
     wall = time.perf_counter() - started
     write_json(experiment.root / "table4.json", {
