@@ -41,3 +41,25 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "yelp" / "train.txt").exists():
         pytest.skip("needs ../shared/data")
     return SHARED_DATA
+
+
+def untrained_run(root: Path, sentences: list[str], tokenize: str = "none", lowercase: bool = False) -> Path:
+    """A run directory (root/run) with untrained weights and a vocabulary of `sentences`: enough for
+    every command that reads a run, in milliseconds."""
+    from textvae.data.tokenize import Tokenizer
+    from textvae.data.vocab import Vocabulary
+    from textvae.models import ModelConfig, SentenceVAE
+    from textvae.serialization import save_weights
+    from textvae.training import DataConfig, RunConfig, TrainConfig
+
+    vocab = Vocabulary.build([Tokenizer(tokenize, lowercase)(s) for s in sentences])
+    run = root / "run"
+    run.mkdir()
+    vocab.save(run / "vocab.txt")
+    config = RunConfig(ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, latent_dim=2),
+                       TrainConfig(), DataConfig("-", "-", tokenize=tokenize, lowercase=lowercase))
+    config.save(run)
+    for name in ("model.safetensors", "last.safetensors"):
+        save_weights(SentenceVAE(config.model, eos_id=vocab.eos_id), run / name)
+    return run
+

@@ -13,28 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_SENTENCES
+from conftest import TINY_SENTENCES, untrained_run
 from test_cli import run_cli
-from textvae.data.vocab import Vocabulary
 from textvae.models import ModelConfig, SentenceVAE
 from textvae.serialization import save_weights
-from textvae.training import DataConfig, RunConfig, TrainConfig
 
 TINY = ["--embedding-dim", "8", "--hidden-dim", "8", "--latent-dim", "2", "--batch-size", "8", "--no-progress"]
 
 
 def make_run(root: Path) -> Path:
-    """A run directory with untrained weights: enough for every command that reads one."""
-    vocab = Vocabulary.build([s.split() for s in TINY_SENTENCES])
-    run = root / "run"
-    run.mkdir()
-    vocab.save(run / "vocab.txt")
-    config = RunConfig(ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, latent_dim=2),
-                       TrainConfig(), DataConfig("-", "-"))
-    config.save(run)
-    for name in ("model.safetensors", "last.safetensors"):
-        save_weights(SentenceVAE(config.model, eos_id=vocab.eos_id), run / name)
-    return run
+    return untrained_run(root, TINY_SENTENCES)
 
 
 def read_only_dir(root: Path) -> Path:

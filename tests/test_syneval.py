@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import untrained_run
 from test_cli import run_cli
 from textvae.data.vocab import SPECIALS, Vocabulary
 from textvae.errors import ConfigError, DataError
@@ -153,19 +154,7 @@ def test_a_model_that_memorised_grammatical_sentences_prefers_them(tmp_path):
 
 
 def test_syneval_cli(tmp_path, capsys):
-    from textvae.data.vocab import Vocabulary
-    from textvae.models import ModelConfig, SentenceVAE
-    from textvae.serialization import save_weights
-    from textvae.training import DataConfig, RunConfig, TrainConfig
-
-    vocab = Vocabulary.build([["a", "b", "c"]])
-    run = tmp_path / "run"
-    run.mkdir()
-    vocab.save(run / "vocab.txt")
-    config = RunConfig(ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, latent_dim=2),
-                       TrainConfig(), DataConfig("-", "-"))
-    config.save(run)
-    save_weights(SentenceVAE(config.model, eos_id=vocab.eos_id), run / "model.safetensors")
+    run = untrained_run(tmp_path, ["a b c"])
     pairs = write_pairs(tmp_path / "p.jsonl", [{"case": "k1", "sentence_good": "a b", "sentence_bad": "b a"},
                                                {"case": "k2", "sentence_good": "a c", "sentence_bad": "a zz"}])
     code, out, _ = run_cli(["syneval", str(run), "--pairs", str(pairs), "--group-by", "case", "--json"], capsys)
@@ -177,3 +166,23 @@ def test_syneval_cli(tmp_path, capsys):
     assert code == 0 and "| overall | 2 | 1 | 1 | 0 | 50.0 |" in table
     code, _, err = run_cli(["syneval", str(run), "--pairs", str(tmp_path / "missing.jsonl")], capsys)
     assert code == 2 and "missing.jsonl" in err and len(err.strip().splitlines()) == 1
+
+
+def test_raw_text_pairs_read_with_moses_tokenization_and_lowercasing(tmp_path, capsys):
+    """A benchmark given as raw text against a lower-cased, tokenized vocabulary: as given, the verbs
+    carry the full stop ("laughs." / "laugh."), both unknown, so every pair is a tie; with
+    --tokenize moses --lowercase the words are found and every pair is scored."""
+    run = untrained_run(tmp_path, ["the author laughs .", "the authors laugh ."])
+    pairs = write_pairs(tmp_path / "raw.jsonl", [
+        {"case": "simple_agrmt", "sentence_good": "The author laughs.", "sentence_bad": "The author laugh."},
+        {"case": "simple_agrmt", "sentence_good": "The authors laugh.", "sentence_bad": "The authors laughs."}])
+    code, out, _ = run_cli(["syneval", str(run), "--pairs", str(pairs), "--json"], capsys)
+    (overall,) = json.loads(out)["groups"]
+    assert code == 0 and (overall["scored"], overall["ties"], overall["oov_pairs"]) == (0, 2, 2)
+    assert overall["pos"] is None  # nothing scored: no accuracy, rather than 0%
+    code, out, _ = run_cli(["syneval", str(run), "--pairs", str(pairs), "--tokenize", "moses", "--lowercase",
+                            "--json"], capsys)
+    result = json.loads(out)
+    (overall,) = result["groups"]
+    assert code == 0 and result["tokenize"] == "moses, lowercased"
+    assert (overall["scored"], overall["ties"], overall["oov_pairs"]) == (2, 0, 0)

@@ -27,6 +27,7 @@ from textvae.errors import ConfigError, RunDirError
 from textvae.models.lm import LanguageModel, LMConfig
 from textvae.models.rnn import SAVED_BEFORE_RNN_INIT
 from textvae.progress import progress as progress_bar
+from textvae.runtime import environment
 from textvae.serialization import load_weights, read_json, save_weights, write_atomic, write_json
 from textvae.training import DEFAULT_MAX_LENGTH, resolve_device
 
@@ -143,7 +144,8 @@ def train_lm(
     write_json(out / "config.json", {"language_model": config.to_dict(), "training": asdict(training),
                                      "data": {"train": str(train), "valid": None if valid is None else str(valid),
                                               "max_length": max_length, "tokenize": tokenizer.kind,
-                                              "lowercase": tokenizer.lowercase}})
+                                              "lowercase": tokenizer.lowercase},
+                                     "environment": environment(str(device))})
     save_weights(lm, out / "model.safetensors")
     write_atomic(out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in history).encode("utf-8"))
     return history
