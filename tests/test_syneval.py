@@ -78,6 +78,8 @@ def test_every_pair_is_scored_or_skipped_and_oov_is_counted(tmp_path):
         assert row.scored + row.skipped == row.pairs and row.ties == 0
         assert row.skipped == (2 if skip else 0)
         assert row.pos == 1.0
+        assert vae.warnings == ([] if skip else ["minimal pairs"])  # said once; not at all when they are skipped
+        vae.warnings.clear()
 
 
 def test_pairs_identical_after_the_vocabulary_are_ties_outside_every_accuracy(tmp_path, caplog):

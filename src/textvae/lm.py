@@ -88,31 +88,30 @@ def fit_lm(model: LanguageModel, train: EncodedCorpus, valid: EncodedCorpus | No
     total = training.epochs * steps_per_epoch
     if training.max_steps is not None:
         total = min(total, training.max_steps)
-    bar = progress_bar(total=total, unit="step", desc="lm", enabled=progress)
-    for epoch in range(training.epochs):
-        model.train()
-        rng = np.random.default_rng([training.seed, epoch])
-        loss_sum, token_sum = 0.0, 0
-        for indices in length_grouped_batches(train.lengths, training.batch_size, rng):
+    with progress_bar(total=total, unit="step", desc="lm", enabled=progress) as bar:
+        for epoch in range(training.epochs):
+            model.train()
+            rng = np.random.default_rng([training.seed, epoch])
+            loss_sum, token_sum = 0.0, 0
+            for indices in length_grouped_batches(train.lengths, training.batch_size, rng):
+                if step == total:
+                    break
+                batch = collate(train, indices, model.pad_id).to(model.device)
+                nll = model(batch.tokens, batch.lengths).sum()
+                optimizer.zero_grad(set_to_none=True)
+                (nll / batch.num_tokens).backward()
+                optimizer.step()
+                step += 1
+                loss_sum, token_sum = loss_sum + float(nll.detach()), token_sum + batch.num_tokens
+                bar.update(1)
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train_cross_entropy": loss_sum / max(token_sum, 1)}
+            if valid is not None:
+                record["valid_cross_entropy"] = evaluate_lm(model, valid, training.eval_batch_size).cross_entropy
+                if record["valid_cross_entropy"] < best:
+                    best, best_state = record["valid_cross_entropy"], copy.deepcopy(model.state_dict())
+            history.append(record)
             if step == total:
                 break
-            batch = collate(train, indices, model.pad_id).to(model.device)
-            nll = model(batch.tokens, batch.lengths).sum()
-            optimizer.zero_grad(set_to_none=True)
-            (nll / batch.num_tokens).backward()
-            optimizer.step()
-            step += 1
-            loss_sum, token_sum = loss_sum + float(nll.detach()), token_sum + batch.num_tokens
-            bar.update(1)
-        record: dict[str, Any] = {"epoch": epoch + 1, "step": step, "train_cross_entropy": loss_sum / max(token_sum, 1)}
-        if valid is not None:
-            record["valid_cross_entropy"] = evaluate_lm(model, valid, training.eval_batch_size).cross_entropy
-            if record["valid_cross_entropy"] < best:
-                best, best_state = record["valid_cross_entropy"], copy.deepcopy(model.state_dict())
-        history.append(record)
-        if step == total:
-            break
-    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     return history

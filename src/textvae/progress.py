@@ -111,7 +111,7 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     file = file if file is not None else sys.stderr
     if not enabled:
         return tqdm(iterable, total=total, initial=initial, disable=True)
-    if _is_terminal(file):
+    if _is_terminal(file) or "ipykernel" in sys.modules:  # tqdm.auto draws a widget in a notebook
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file, dynamic_ncols=True)
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file)
 

@@ -261,31 +261,30 @@ class Trainer:
             "bf16 autocast" if self.precision == "bf16" else "fp32",
         )
         tc = self.config.training
-        bar = progress_bar(total=self.total_steps, initial=self.step, enabled=self.progress, unit="step", desc="train")
         deadline = None if tc.time_budget is None else time.monotonic() + tc.time_budget
         self.model.train()
-        while self.step < self.total_steps:
-            stats = self.train_step(self.next_batch())
-            self.window["steps"] += 1
-            for key in ("loss", "distortion", "rate"):
-                self.window[key] += stats[key]
-            bar.update(1)
-            if self.step % 10 == 0 or self.step == self.total_steps:
-                bar.set_postfix(loss=f"{stats['loss']:.2f}", D=f"{stats['distortion']:.2f}",
-                                R=f"{stats['rate']:.2f}", C=f"{stats.get('kl_target', float('nan')):.2f}")
-            end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
-            due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
-            out_of_time = deadline is not None and time.monotonic() > deadline and self.step < self.total_steps
-            if due or out_of_time or self.step == self.total_steps:
-                self.evaluate_and_save()
-            elif self.step % tc.checkpoint_every == 0:
-                self.save_checkpoint()
-            if out_of_time:
-                bar.close()
-                log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues the run)",
-                            tc.time_budget, self.step, self.total_steps)
-                break
-        bar.close()
+        bar = progress_bar(total=self.total_steps, initial=self.step, enabled=self.progress, unit="step", desc="train")
+        with bar:  # closed however the loop ends, so no reporting thread outlives it
+            while self.step < self.total_steps:
+                stats = self.train_step(self.next_batch())
+                self.window["steps"] += 1
+                for key in ("loss", "distortion", "rate"):
+                    self.window[key] += stats[key]
+                bar.update(1)
+                if self.step % 10 == 0 or self.step == self.total_steps:
+                    bar.set_postfix(loss=f"{stats['loss']:.2f}", D=f"{stats['distortion']:.2f}",
+                                    R=f"{stats['rate']:.2f}", C=f"{stats.get('kl_target', float('nan')):.2f}")
+                end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
+                due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
+                out_of_time = deadline is not None and time.monotonic() > deadline and self.step < self.total_steps
+                if due or out_of_time or self.step == self.total_steps:
+                    self.evaluate_and_save()
+                elif self.step % tc.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if out_of_time:
+                    log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues "
+                                "the run)", tc.time_budget, self.step, self.total_steps)
+                    break
         self.finished = self.step == self.total_steps
         self.save_checkpoint()
         last = self.read_metrics()[-1]

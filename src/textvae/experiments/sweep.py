@@ -358,11 +358,10 @@ def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progr
     pending = [s for s in specs if not is_complete(s)]
     log.info("%d runs: %d finished before, %d to do", len(specs), len(specs) - len(pending), len(pending))
     rows: dict[str, dict[str, Any]] = {s.name: complete_run(s) for s in specs if is_complete(s)}
-    bar = progress_bar(total=len(specs), initial=len(rows), unit="run", desc="runs", enabled=progress)
-    for row in parallel_map(complete_run, pending, jobs, device, progress):
-        rows[row["run"]] = row
-        bar.update(1)
-    bar.close()
+    with progress_bar(total=len(specs), initial=len(rows), unit="run", desc="runs", enabled=progress) as bar:
+        for row in parallel_map(complete_run, pending, jobs, device, progress):
+            rows[row["run"]] = row
+            bar.update(1)
     return [rows[s.name] for s in specs]
 
 

@@ -189,11 +189,10 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
             cells += [make(root / f"C{run['C']:g}" / scheme_slug(scheme) / f"copy{k}", run["C"], scheme, k,
                            experiment.root / "runs" / run["run"]) for k in range(copies)]
     pending = [c for c in cells if not c.result_file.exists()]
-    bar = progress_bar(total=len(cells), initial=len(cells) - len(pending), unit="corpus", desc="table3",
-                       enabled=progress)
-    for _ in parallel_map(complete_cell, pending, jobs, experiment.device, False):
-        bar.update(1)
-    bar.close()
+    with progress_bar(total=len(cells), initial=len(cells) - len(pending), unit="corpus", desc="table3",
+                      enabled=progress) as bar:
+        for _ in parallel_map(complete_cell, pending, jobs, experiment.device, False):
+            bar.update(1)
     results = [read_json(c.result_file) for c in cells]  # in the order of the table
     rows = summarise(results)
     wall = time.perf_counter() - started
