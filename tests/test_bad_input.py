@@ -6,7 +6,9 @@ fragment the error line must hold.
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 
 from conftest import TINY_SENTENCES, untrained_run
 from test_cli import run_cli
+from textvae import DataConfig, TrainConfig, train
 from textvae.models import ModelConfig, SentenceVAE
 from textvae.serialization import save_weights
 
@@ -75,6 +78,64 @@ def vocab_with_blank_line(root: Path) -> Path:
     return path
 
 
+def empty_weights(root: Path) -> Path:
+    run = make_run(root)
+    (run / "model.safetensors").write_bytes(b"")
+    return run
+
+
+def short_vocabulary(root: Path) -> Path:
+    run = make_run(root)
+    words = (run / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    (run / "vocab.txt").write_text("\n".join(words[:-3]) + "\n", encoding="utf-8")
+    return run
+
+
+def config_without(field: str) -> Callable[[Path], Path]:
+    def build(root: Path) -> Path:
+        run = make_run(root)
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+        del config[field]
+        (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        return run
+    return build
+
+
+def trained_run(root: Path) -> Path:
+    """A real run stopped after its first checkpoint (time budget), with its corpus beside it."""
+    data = corpus(root)
+    run = root / "trained"
+    train(run, DataConfig(str(data), str(data)), ModelConfig(embedding_dim=8, hidden_dim=8, latent_dim=2),
+          TrainConfig(max_steps=6, batch_size=4, eval_every=2, time_budget=1e-9), progress=False)
+    return run
+
+
+def truncated_checkpoint(root: Path) -> Path:
+    run = trained_run(root)
+    data = (run / "checkpoint.safetensors").read_bytes()
+    (run / "checkpoint.safetensors").write_bytes(data[: len(data) // 3])
+    return run
+
+
+def changed_corpus(root: Path) -> Path:
+    run = trained_run(root)
+    with open(root / "data.txt", "a", encoding="utf-8") as f:
+        f.write("one more sentence .\n")
+    return run
+
+
+def locked_by_a_live_process(root: Path) -> Path:
+    run = trained_run(root)
+    holder = {"pid": os.getppid(), "host": socket.gethostname(), "since": "now", "command": "textvae train"}
+    (run / ".textvae.lock").write_text(json.dumps(holder), encoding="utf-8")
+    return run
+
+
+def existing_output(root: Path) -> list[str]:
+    (root / "rec.tsv").write_text("keep me\n", encoding="utf-8")
+    return ["reconstruct", str(make_run(root)), "--data", str(corpus(root)), "--out", str(root / "rec.tsv")]
+
+
 def train_args(root: Path, *extra: str) -> list[str]:
     data = corpus(root)
     return ["train", "--train", str(data), "--valid", str(data), "--out", str(root / "new-run"), "--max-steps", "2",
@@ -90,6 +151,20 @@ CASES: list[Case] = [
     ("config.json a list", lambda r: ["evaluate", str(config_a_list(r)), "--data", str(corpus(r))],
      "config.json: damaged"),
     ("no run there", lambda r: ["interpolate", str(r / "nowhere")], "not a textvae run directory"),
+    ("empty weights", lambda r: ["sample", str(empty_weights(r))], "model.safetensors: damaged"),
+    ("vocab.txt shorter than the model's", lambda r: ["sample", str(short_vocabulary(r))],
+     "vocab.txt: holds"),
+    ("config.json without its training part", lambda r: ["sample", str(config_without("training")(r))],
+     "config.json: damaged, not a run config"),
+    ("resume from a truncated checkpoint", lambda r: ["train", "--out", str(truncated_checkpoint(r)), "--resume"],
+     "checkpoint.safetensors: damaged checkpoint"),
+    ("resume on a changed corpus", lambda r: ["train", "--out", str(changed_corpus(r)), "--resume"],
+     "the train file changed since this run started"),
+    ("resume a run another process holds", lambda r: ["train", "--out", str(locked_by_a_live_process(r)),
+                                                      "--resume"], "is in use by process"),
+    ("resume where there is no run", lambda r: ["train", "--out", str(r / "nothing"), "--resume"],
+     "not a textvae run directory"),
+    ("reconstruct --out an existing file", existing_output, "exists; pass --force"),
     # where output goes
     ("sample --out a directory", lambda r: ["sample", str(make_run(r)), "--out", str(r)], "is a directory"),
     ("reconstruct --out a directory", lambda r: ["reconstruct", str(make_run(r)), "--data", str(corpus(r)),

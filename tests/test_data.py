@@ -165,3 +165,19 @@ def test_training_cuts_long_sentences_by_default(tmp_path, caplog):
               latent_dim=2), TrainConfig(max_steps=1, batch_size=4), progress=False)
     assert (f"train: 4 of 12 sentences are longer than {DEFAULT_MAX_LENGTH} words and were cut to "
             f"{DEFAULT_MAX_LENGTH}") in caplog.text
+
+
+def test_special_tokens_written_in_the_text_read_as_unk_with_a_warning(tmp_path, caplog):
+    path = tmp_path / "c.txt"
+    path.write_text("a <eos> b\n<pad> a <unk>\nb <eos>\n", encoding="utf-8")
+    vocab = Vocabulary.build([["a", "b"]])
+    with caplog.at_level("WARNING"):
+        corpus = load_corpus(path, vocab, name="train")
+    a, b = vocab.index["a"], vocab.index["b"]
+    assert [s.tolist() for s in corpus.ids] == [[a, vocab.unk_id, b, vocab.eos_id],
+                                                [vocab.unk_id, a, vocab.unk_id, vocab.eos_id],
+                                                [b, vocab.unk_id, vocab.eos_id]]
+    assert corpus.unknown_words == {}  # markers, not unknown words
+    assert ("train: the text holds textvae's special tokens (<eos> 2, <pad> 1, <unk> 1); each reads as <unk>"
+            in caplog.text)
+    assert Vocabulary.build([["<eos>", "x", "<pad>"]]).words == ["<pad>", "<unk>", "<eos>", "x"]

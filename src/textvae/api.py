@@ -27,7 +27,7 @@ from textvae.precision import resolve_precision
 from textvae.progress import progress as progress_bar
 from textvae.runtime import set_threads
 from textvae.serialization import load_weights
-from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, resolve_device
+from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, check_vocabulary, resolve_device
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,6 +206,7 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
     if not (run_dir / file).exists():
         raise RunDirError(f"{run_dir}: no {file} (has training evaluated at least once?)")
     vocab = Vocabulary.load(run_dir / VOCAB_FILE)
+    check_vocabulary(run_dir, vocab, config)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     load_weights(model, run_dir / file)
     return TextVAE(model.to(resolve_device(device)), vocab, config, precision=precision)

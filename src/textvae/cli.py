@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from textvae.errors import TextVAEError
+from textvae.errors import DivergenceError, TextVAEError
 from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
 from textvae.training import DEFAULT_MAX_LENGTH
 
@@ -88,13 +88,18 @@ def _load(run_dir: Path, device: str, weights: str, precision: str = "auto", thr
     return vae
 
 
-def _output_file(path: Path, force: bool = True) -> Path:
-    """Check where a command will write, before it works: not a directory, a parent that exists
-    (made when missing) and can be written."""
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")]
+
+
+def _output_file(path: Path, force: bool) -> Path:
+    """Check where a command will write, before it works: not a directory, not an existing file
+    unless forced, a parent that exists (made when missing) and can be written."""
     from textvae.errors import ConfigError
 
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; give a file name")
+    if path.exists() and not force:
+        raise ConfigError(f"--out {path} exists; pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK):
         raise ConfigError(f"--out {path}: cannot write in {path.parent} (permission denied or read-only)")
@@ -307,6 +312,7 @@ def sample(
     seed: SeedOption = 0,
     precision: DecodePrecisionOption = Precision.auto,
     out: Annotated[Optional[Path], typer.Option(help="Write the sentences here instead of printing them.")] = None,
+    force: ForceOption = False,
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
@@ -315,7 +321,7 @@ def sample(
     """Draw z from the prior and decode a sentence from each, one a line."""
     decoding = _decoding(decode.value, temperature, k, p, beam_size, length_penalty, max_length)
     if out is not None:
-        _output_file(out)
+        _output_file(out, force)
     vae = _load(run_dir, device, weights, precision.value, threads)
     vae.progress = progress
     sentences = vae.sample(n, decoding, seed=seed)
@@ -368,6 +374,7 @@ def reconstruct(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
     data: Annotated[Path, typer.Option(help="Sentences to reconstruct, one a line.")],
     out: Annotated[Path, typer.Option(help="Writes 'source<TAB>reconstruction' a line.")],
+    force: ForceOption = False,
     buckets: Annotated[str, typer.Option(help="Upper bounds of the source-length buckets.")] = "10,20,30",
     max_length: Annotated[Optional[int], typer.Option(
         min=1, help="Longest reconstruction [default: longest source + 10].")] = None,
@@ -393,7 +400,7 @@ def reconstruct(
     from textvae.evaluation.reconstruction import reconstruction_scores
 
     bounds = _buckets(buckets)
-    _output_file(out)
+    _output_file(out, force)
     vae = _load(run_dir, device, weights, precision.value, threads, tokenize, lowercase)
     vae.batch_size, vae.progress = batch_size, progress
     sources = [" ".join(tokens) for tokens in read_sentences(data, vae.tokenizer)]
@@ -679,6 +686,8 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
     try:
         code = app(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
+    except DivergenceError as err:
+        _fail(str(err), status=3)
     except TextVAEError as err:
         _fail(str(err))
     except typer.TyperException as err:  # click's usage errors (bad option values, unknown options)
@@ -693,9 +702,9 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = 2) -> None:
     typer.echo(f"textvae: error: {message}", err=True)
-    sys.exit(2)
+    sys.exit(status)
 
 
 if __name__ == "__main__":

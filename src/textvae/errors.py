@@ -25,3 +25,11 @@ class RunDirError(TextVAEError):
 
 class ConfigError(TextVAEError, ValueError):
     """An option or configuration value that cannot be used."""
+
+
+class DivergenceError(TextVAEError):
+    """Training produced a non-finite loss, gradient or validation measurement and stopped."""
+
+
+class WriteError(TextVAEError):
+    """A file could not be written (a full disk, a read-only mount); its previous version is intact."""

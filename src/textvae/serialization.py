@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
-from textvae.errors import RunDirError
+from textvae.errors import RunDirError, WriteError
 
 _TENSOR = "__tensor__"
 TMP_SUFFIX = ".tmp"
@@ -28,7 +28,11 @@ os.umask(_UMASK)  # read the process's umask (setting it is the only way), then 
 def write_atomic(path: Path | str, data: bytes) -> None:
     """Write `data` so that `path` holds either the old or the new content, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    existed = path.exists()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    except OSError as err:
+        raise WriteError(_cannot_write(path, err, existed)) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes files only their owner can read
         with os.fdopen(fd, "wb") as f:
@@ -36,9 +40,16 @@ def write_atomic(path: Path | str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise WriteError(_cannot_write(path, err, existed)) from None
         raise
+
+
+def _cannot_write(path: Path, err: OSError, existed: bool) -> str:
+    kept = f"; the previous {path.name} is intact" if existed else ""
+    return f"cannot write {path}: {err.strerror or err}{kept}"
 
 
 def write_json(path: Path | str, obj: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -25,10 +26,12 @@ import torch
 
 from textvae import __version__
 from textvae.data.batching import Batch, collate, length_grouped_batches, padding_fraction
-from textvae.data.corpus import EncodedCorpus, encode_corpus, load_corpus, read_sentences, report_corpus
+from textvae.data.corpus import (
+    EncodedCorpus, encode_corpus, file_checksum, load_corpus, read_sentences, report_corpus,
+)
 from textvae.data.tokenize import Tokenizer
 from textvae.data.vocab import Vocabulary
-from textvae.errors import ConfigError, RunDirError
+from textvae.errors import ConfigError, DataError, DivergenceError, RunDirError
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models.config import ModelConfig
 from textvae.models.vae import SentenceVAE
@@ -36,6 +39,7 @@ from textvae.objectives import Objective, build_objective
 from textvae.precision import autocast, check_precision, resolve_precision
 from textvae.progress import progress as progress_bar
 from textvae.progress import say
+from textvae.locking import run_lock
 from textvae.runtime import describe_environment, environment, set_threads
 from textvae.serialization import (
     load_checkpoint, optimizer_state_from_checkpoint, read_json, remove_partial_writes, save_checkpoint, save_weights,
@@ -64,6 +68,9 @@ class DataConfig:
     max_length: int | None = DEFAULT_MAX_LENGTH  # words kept per sentence (before `<eos>`); None: all
     tokenize: str = "none"  # none (split on whitespace) | moses
     lowercase: bool = False
+    # SHA-256 of the corpora ("train", "valid"), so that resuming on changed data is refused; filled
+    # in when training starts (None in configs saved before it was recorded).
+    checksums: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         if self.max_length is not None and self.max_length < 1:
@@ -75,6 +82,24 @@ class DataConfig:
     @property
     def tokenizer(self) -> Tokenizer:
         return Tokenizer(self.tokenize, self.lowercase)
+
+    def with_absolute_paths(self) -> "DataConfig":
+        """The same files named by absolute paths, so that --resume works from any directory."""
+        return replace(self, train=os.path.abspath(self.train), valid=os.path.abspath(self.valid),
+                       vocab=None if self.vocab is None else os.path.abspath(self.vocab))
+
+    def current_checksums(self) -> dict[str, str]:
+        return {"train": file_checksum(self.train), "valid": file_checksum(self.valid)}
+
+    def check_unchanged(self) -> None:
+        """Refuse to resume on corpora that differ from what the run started on."""
+        for name, path in (("train", self.train), ("valid", self.valid)):
+            if not Path(path).exists():
+                raise DataError(path, f"the {name} file this run started from is gone (config.json names it); "
+                                      "restore it to resume")
+            if self.checksums and name in self.checksums and file_checksum(path) != self.checksums[name]:
+                raise DataError(path, f"the {name} file changed since this run started (its checksum differs "
+                                      "from the one in config.json); restore it, or start a new run on the new data")
 
 
 @dataclass
@@ -221,6 +246,7 @@ class Trainer:
         self.best_valid_loss = math.inf
         self.window = _empty_window()  # training averages since the last evaluation
         self.finished = False
+        self.saved_step: int | None = None  # the step the checkpoint on disk holds
 
     # -- data order -------------------------------------------------------------------------
     def batches_for_epoch(self, epoch: int) -> list[np.ndarray]:
@@ -295,15 +321,34 @@ class Trainer:
         with autocast(self.device, self.precision):
             out = self.model(batch.tokens, batch.lengths)
         result = self.objective(out.distortion.float(), out.kl.float(), self.step)
+        stats = result.stats()
+        for term in ("distortion", "rate", "loss"):
+            if not math.isfinite(stats[term]):
+                raise self.divergence(term, stats[term])
         self.optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
+        gradient_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), math.inf))
+        if not math.isfinite(gradient_norm):
+            raise self.divergence("gradient norm", gradient_norm)
         self.optimizer.step()
         self.step += 1
-        return result.stats()
+        return stats
+
+    def divergence(self, term: str, value: float | str, when: str = "training") -> DivergenceError:
+        """The error that stops a run whose numbers stopped being finite: nothing of it is saved."""
+        kept = (f"{CHECKPOINT_FILE} still holds step {self.saved_step}, all finite"
+                if self.saved_step is not None else "no checkpoint had been written yet")
+        return DivergenceError(
+            f"{self.run_dir}: training diverged at step {self.step + (when == 'training')}: the {when} {term} is "
+            f"{value}; nothing from it was saved ({kept}). Lower --lr (now {self.config.training.lr:g}) and start a "
+            "new run, or --resume to try again from the checkpoint")
 
     def evaluate_and_save(self) -> CorpusMetrics:
         tc = self.config.training
         metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed)
+        for term in ("distortion", "rate"):
+            if not math.isfinite(getattr(metrics, term)):
+                raise self.divergence(term, getattr(metrics, term), "validation")
         valid_loss = float(self.objective(torch.tensor([metrics.distortion]), torch.tensor([[metrics.rate]]), None).loss)
         epoch = round(self.step / self.steps_per_epoch, 4)
         target = self.objective.target_at(self.step)
@@ -318,6 +363,7 @@ class Trainer:
         say(f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  "
             f"R {metrics.rate:.3f}  C_t {target if target is not None else float('nan'):.2f}  "
             f"ELBO {metrics.elbo:.3f}  PPL {metrics.ppl_elbo:.2f}")
+        self.check_finite_weights()
         if valid_loss < self.best_valid_loss:
             self.best_valid_loss = valid_loss
             save_weights(self.model, self.run_dir / BEST_WEIGHTS)
@@ -343,17 +389,31 @@ class Trainer:
         order, sizes = state["epoch_order"].numpy(), state["epoch_batch_sizes"].tolist()
         self.epoch_batches = np.split(order, np.cumsum(sizes)[:-1])
         self.best_valid_loss, self.window, self.finished = state["best_valid_loss"], state["window"], state["finished"]
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError:
+            raise RunDirError(f"{self.run_dir / CHECKPOINT_FILE}: its weights do not fit the model config.json "
+                              "describes") from None
+        self.saved_step = self.step
         self.optimizer.load_state_dict(optimizer_state_from_checkpoint(state["optimizer"]))
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         # Evaluations written after this checkpoint will be redone: drop them.
-        records = [r for r in self.read_metrics() if r["step"] <= self.step]
+        records = [r for r in read_metrics(self.run_dir, repair=True) if r["step"] <= self.step]
         write_atomic(self.run_dir / METRICS_FILE, "".join(_json_line(r) for r in records).encode("utf-8"))
 
     def save_checkpoint(self) -> None:
+        self.check_finite_weights()
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
+        self.saved_step = self.step
+
+    def check_finite_weights(self) -> None:
+        """Never save weights that are not all finite (a last guard; the loss and gradients are
+        checked at every step)."""
+        for name, parameter in self.model.named_parameters():
+            if not bool(torch.isfinite(parameter).all()):
+                raise self.divergence(f"weight {name}", "not finite", "model")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.run_dir)
@@ -364,18 +424,44 @@ def _empty_window() -> dict[str, float]:
 
 
 def _json_line(record: dict[str, Any]) -> str:
-    return json.dumps(record) + "\n"
+    """One JSON object a line; a non-finite number becomes null, so the file stays valid JSON."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
 
 
 def _metrics_from_record(record: dict[str, Any]) -> CorpusMetrics:
     return CorpusMetrics(**{f.name: record[f.name] for f in fields(CorpusMetrics)})
 
 
-def read_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
+def read_metrics(run_dir: Path | str, repair: bool = False) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl. A last line cut short (the process was killed while appending)
+    is dropped, with a warning, and with `repair` also removed from the file; a damaged line
+    elsewhere is a RunDirError naming it."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path}: damaged, not UTF-8 text") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                log.warning("%s: its last line was cut short (an interrupted write)%s", path,
+                            "; removed" if repair else "; ignored")
+                if repair:
+                    write_atomic(path, "".join(_json_line(r) for r in records).encode("utf-8"))
+                break
+            raise RunDirError(f"{path}:{number}: damaged, not a JSON object") from None
+        if not isinstance(record, dict) or "step" not in record:
+            raise RunDirError(f"{path}:{number}: damaged, not a metrics record")
+        records.append(record)
+    return records
 
 
 def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | None = None) -> Vocabulary:
@@ -400,42 +486,57 @@ def train(
     threads: int | None = None,
 ) -> TrainResult:
     """Train a VAE into `out_dir`; with `resume=True` continue the run already there.
-    `threads`: CPU threads for PyTorch (None keeps the current setting)."""
+    `threads`: CPU threads for PyTorch (None keeps the current setting).
+
+    One process at a time writes a run directory (`textvae.locking`); nothing is written before
+    both corpora are read; a corpus that changed since the run started is refused on resume."""
     set_threads(threads)
     run_dir = Path(out_dir)
-    checkpoint = run_dir / CHECKPOINT_FILE
     if resume:
-        config = RunConfig.load(run_dir)  # a resumed run keeps the configs it started with
-        litter = remove_partial_writes(run_dir)
-        if litter:
-            log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
-                     "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
-        vocab = Vocabulary.load(run_dir / VOCAB_FILE)
-        train_sentences = read_sentences(config.data.train, config.data.tokenizer)
-    else:
-        if data is None:
-            raise ValueError("train() needs a DataConfig unless resume=True")
-        if run_dir.exists() and not run_dir.is_dir():
-            raise RunDirError(f"--out {run_dir} is a file; a run is a directory")
-        if (run_dir / CONFIG_FILE).exists():
-            raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
-        train_sentences = read_sentences(data.train, data.tokenizer)
-        vocab = prepare_vocabulary(data, train_sentences)
-        config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
-    tc = config.training
-    device = resolve_device(tc.device)
-    # Read both corpora before writing anything, so bad input leaves no half-made run behind.
-    train_corpus = encode_corpus(train_sentences, vocab, config.data.max_length)
-    report_corpus(train_corpus, "train", config.data.max_length)
-    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
-                               tokenizer=config.data.tokenizer)
-    torch.manual_seed(tc.seed)
-    net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
-    trainer = Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
-    if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        vocab.save(run_dir / VOCAB_FILE)
-    if resume and checkpoint.exists():
+        if not (run_dir / CONFIG_FILE).is_file():
+            raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
+        with run_lock(run_dir):
+            return _resume(run_dir, progress)
+    if data is None:
+        raise ValueError("train() needs a DataConfig unless resume=True")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file; a run is a directory")
+    if (run_dir / CONFIG_FILE).exists():
+        raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    data = data.with_absolute_paths()
+    train_sentences = read_sentences(data.train, data.tokenizer)
+    vocab = prepare_vocabulary(data, train_sentences)
+    config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
+    trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    config.data.checksums = config.data.current_checksums()  # both corpora were read without error
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(run_dir):
+            if (run_dir / CONFIG_FILE).exists():  # another process started a run here since the check above
+                raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose "
+                                  "another --out")
+            vocab.save(run_dir / VOCAB_FILE)
+            return _fit(trainer)
+    except RunDirError:
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before writing anything: leave no empty directory behind
+        raise
+
+
+def _resume(run_dir: Path, progress: bool) -> TrainResult:
+    config = RunConfig.load(run_dir)  # a resumed run keeps the configs it started with
+    litter = remove_partial_writes(run_dir)
+    if litter:
+        log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
+                 "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
+    vocab = Vocabulary.load(run_dir / VOCAB_FILE)
+    check_vocabulary(run_dir, vocab, config)
+    config.data.check_unchanged()
+    train_sentences = read_sentences(config.data.train, config.data.tokenizer)
+    trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if checkpoint.exists():
         trainer.load_state_dict(load_checkpoint(checkpoint))
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
         if trainer.finished:
@@ -443,11 +544,37 @@ def train(
             last = trainer.read_metrics()[-1]
             return TrainResult(run_dir, trainer.step, _metrics_from_record(last), trainer.best_valid_loss,
                                trainer.total_steps)
-    elif resume:
+    else:
         log.info("%s has no checkpoint yet: starting it from step 0", run_dir)
         (run_dir / METRICS_FILE).unlink(missing_ok=True)
-    here = environment(str(device)) | {"precision": trainer.precision, "from_step": trainer.step}
-    config.environments.append(here)
-    config.save(run_dir)
+    return _fit(trainer)
+
+
+def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentences: list[list[str]],
+             progress: bool) -> Trainer:
+    """The model and its trainer, from corpora read in full; nothing is written yet."""
+    tc = config.training
+    device = resolve_device(tc.device)
+    train_corpus = encode_corpus(train_sentences, vocab, config.data.max_length)
+    report_corpus(train_corpus, "train", config.data.max_length)
+    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
+                               tokenizer=config.data.tokenizer)
+    torch.manual_seed(tc.seed)
+    net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
+    return Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
+
+
+def _fit(trainer: Trainer) -> TrainResult:
+    """Record where this session runs in config.json, then train."""
+    here = environment(str(trainer.device)) | {"precision": trainer.precision, "from_step": trainer.step}
+    trainer.config.environments.append(here)
+    trainer.config.save(trainer.run_dir)
     log.info("running on %s", describe_environment(here))
     return trainer.fit()
+
+
+def check_vocabulary(run_dir: Path, vocab: Vocabulary, config: RunConfig) -> None:
+    """A vocab.txt that does not match the model's vocabulary size is a damaged run directory."""
+    if len(vocab) != config.model.vocab_size:
+        raise RunDirError(f"{run_dir / VOCAB_FILE}: holds {len(vocab)} words, but the model in {CONFIG_FILE} was "
+                          f"built for {config.model.vocab_size}; the file is damaged or from another run")

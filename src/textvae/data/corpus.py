@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -11,10 +12,19 @@ from pathlib import Path
 import numpy as np
 
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import SPECIALS, Vocabulary
 from textvae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+
+def file_checksum(path: Path | str) -> str:
+    """SHA-256 of a file's bytes, in hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_lines(path: Path | str) -> Iterator[tuple[int, str]]:
@@ -57,6 +67,7 @@ class EncodedCorpus:
     truncated: int = 0  # sentences cut to max_length
     unknown_tokens: int = 0
     unknown_words: Counter[str] = field(default_factory=Counter)  # out-of-vocabulary words and their counts
+    special_words: Counter[str] = field(default_factory=Counter)  # <pad>, <unk>, <eos> written in the text
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -77,16 +88,18 @@ def encode_corpus(
     """Map words to ids, appending `<eos>`; sentences longer than `max_length` words are cut."""
     if max_length is not None and max_length < 1:
         raise ConfigError(f"max_length must be at least 1, got {max_length}")
-    ids, truncated, unknown_words = [], 0, Counter()
+    ids, truncated, unknown_words, special_words = [], 0, Counter(), Counter()
     for tokens in sentences:
         if max_length is not None and len(tokens) > max_length:
             tokens = tokens[:max_length]
             truncated += 1
         encoded = vocab.encode(tokens)
-        unknown_words.update(t for t, i in zip(tokens, encoded) if i == vocab.unk_id and t != vocab.words[i])
+        special_words.update(t for t in tokens if t in SPECIALS)
+        unknown_words.update(t for t, i in zip(tokens, encoded) if i == vocab.unk_id and t not in SPECIALS)
         ids.append(np.asarray(encoded, dtype=np.int64))
     unknown = sum(int((s == vocab.unk_id).sum()) for s in ids)
-    return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown, unknown_words=unknown_words)
+    return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown, unknown_words=unknown_words,
+                         special_words=special_words)
 
 
 def unknown_words_note(unknown_words: Counter[str], examples: int = 3) -> str:
@@ -104,6 +117,10 @@ def report_corpus(corpus: EncodedCorpus, name: str, max_length: int | None, warn
     if corpus.truncated:
         log.warning("%s: %d of %d sentences are longer than %d words and were cut to %d (--max-length sets the limit)",
                     name, corpus.truncated, len(corpus), max_length, max_length)
+    if corpus.special_words:
+        counts = ", ".join(f"{word} {count}" for word, count in sorted(corpus.special_words.items()))
+        log.warning("%s: the text holds textvae's special tokens (%s); each reads as <unk>, the unknown word",
+                    name, counts)
     if warn_unknown and corpus.unknown_words:
         log.warning("%s: not in the vocabulary, read as <unk>: %s", name, unknown_words_note(corpus.unknown_words))
 

@@ -42,8 +42,10 @@ class Vocabulary:
         return isinstance(other, Vocabulary) and self.words == other.words
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
-        """Ids of `tokens` followed by `<eos>`; unknown words become `<unk>`."""
+        """Ids of `tokens` followed by `<eos>`; unknown words become `<unk>`, and so do `<pad>` and
+        `<eos>` written in the text (they are markers, not words a sentence can hold)."""
         ids = [self.index.get(t, self.unk_id) for t in tokens]
+        ids = [self.unk_id if i == self.pad_id or i == self.eos_id else i for i in ids]
         ids.append(self.eos_id)
         return ids
 

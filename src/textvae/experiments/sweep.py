@@ -31,6 +31,7 @@ from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import evaluate
 from textvae.evaluation.reconstruction import DEFAULT_BUCKETS, reconstruction_scores
 from textvae.lm import LMTrainConfig
+from textvae.locking import run_lock
 from textvae.models.config import PRESETS, ModelConfig
 from textvae.models.lm import LMConfig
 from textvae.progress import progress as progress_bar
@@ -184,6 +185,11 @@ def plan_runs(experiment: Experiment, models: Sequence[str], kl_targets: Sequenc
 SHARED_SETTINGS = ("train", "valid", "test", "preset", "epochs", "max_steps", "seed", "precision", "iw_samples")
 
 
+def _setting(key: str, value: Any) -> Any:
+    """A shared setting as compared between invocations: corpus paths as absolute paths."""
+    return os.path.abspath(value) if key in ("train", "valid", "test") and isinstance(value, str) else value
+
+
 def prepare(experiment: Experiment) -> None:
     """Create the experiment directory, its shared vocabulary and experiment.json.
 
@@ -194,7 +200,7 @@ def prepare(experiment: Experiment) -> None:
     record = experiment.root / EXPERIMENT_FILE
     if record.exists():
         before = read_json(record)
-        changed = [k for k in SHARED_SETTINGS if before.get(k) != shared[k]]
+        changed = [k for k in SHARED_SETTINGS if _setting(k, before.get(k)) != _setting(k, shared[k])]
         if changed:
             raise RunDirError(f"{experiment.root} holds runs made with other settings ({', '.join(changed)}); "
                               "choose another --out, or delete it to start over")
@@ -213,6 +219,10 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
               if k not in ("textvae_version", "environments")}
     config["training"].pop("device", None)
     config["model"].pop("vocab_size", None)
+    config["data"].pop("checksums", None)  # checked by training itself on resume
+    for key in ("train", "valid", "vocab"):
+        if config["data"].get(key) is not None:
+            config["data"][key] = os.path.abspath(config["data"][key])
     return config
 
 
@@ -269,9 +279,10 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
     started, finished_before = time.perf_counter(), is_complete(spec)
     if not (spec.run_dir / EVALUATION_FILE).exists():  # written only once training has finished
         ensure_trained(spec, progress)
-    row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
-    if spec.reconstruct:
-        row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
+    with run_lock(spec.run_dir):  # evaluation.json and reconstruction.json are written into the run
+        row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
+        if spec.reconstruct:
+            row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
     status = "finished before" if finished_before else f"done in {time.perf_counter() - started:.0f} s"
     log.info("%s: %s (rate %.2f, distortion %.2f)", spec.name, status, row["rate"], row["distortion"])
     return row

@@ -1,0 +1,104 @@
+"""One writer at a time: an advisory lock on a run directory.
+
+A writer (training, resuming, a sweep finishing a run) creates `RUN/.textvae.lock` with O_EXCL, so
+exactly one of two racing processes gets it, and writes its pid, host and command there. The lock
+goes when the writer leaves, however it leaves short of SIGKILL; a lock left by a killed process is
+stale, and the next writer on the same host sees that its pid is gone and takes it over. A lock
+held from another host cannot be checked from here, so it is refused with what to delete if that
+process is known to be gone. Taking a lock the same process already holds nests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from textvae.errors import RunDirError
+
+LOCK_FILE = ".textvae.lock"
+_held: dict[Path, int] = {}  # lock path -> nesting depth, in this process
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _holder(path: Path) -> dict[str, object] | None:
+    """Who holds the lock file, or None when it is gone or unreadable (a writer mid-creation)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _try_create(path: Path) -> bool:
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "command": " ".join(sys.argv)}
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(record, f)
+    return True
+
+
+def acquire(run_dir: Path) -> Path:
+    """Take the lock of `run_dir` (which must exist), or raise RunDirError naming its holder."""
+    path = (Path(run_dir) / LOCK_FILE).resolve()
+    if path in _held:
+        _held[path] += 1
+        return path
+    for _ in range(3):  # a stale lock is removed and the creation retried; racing takers may each try
+        if _try_create(path):
+            _held[path] = 1
+            return path
+        holder = _holder(path)
+        if holder is None:
+            time.sleep(0.05)  # being written this instant by another taker
+            holder = _holder(path)
+            if holder is None:
+                continue
+        pid, host = holder.get("pid"), holder.get("host")
+        if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
+            path.unlink(missing_ok=True)  # its process is gone: stale
+            continue
+        where = "this machine" if host == socket.gethostname() else f"host {host}"
+        raise RunDirError(
+            f"{run_dir} is in use by process {pid} on {where} (since {holder.get('since')}: "
+            f"{holder.get('command')}); wait for it to finish, or delete {path} if that process is gone")
+    raise RunDirError(f"{run_dir}: could not take its lock {path}; try again")
+
+
+def release(path: Path) -> None:
+    depth = _held.get(path, 0)
+    if depth > 1:
+        _held[path] = depth - 1
+        return
+    _held.pop(path, None)
+    holder = _holder(path)
+    if holder is not None and holder.get("pid") == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def run_lock(run_dir: Path | str) -> Iterator[None]:
+    """Hold the lock of an existing run directory for the duration of a `with` block."""
+    path = acquire(Path(run_dir))
+    try:
+        yield
+    finally:
+        release(path)
