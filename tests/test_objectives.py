@@ -1,10 +1,14 @@
+import math
+
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
 from textvae.errors import ConfigError
 from textvae.models.vae import gaussian_kl
-from textvae.objectives import ELBO, BetaC, LinearSchedule, build_objective
+from textvae.objectives import (
+    ELBO, BetaC, Constant, CyclicalSchedule, FreeBits, LinearSchedule, LogisticSchedule, WeightedKL, build_objective,
+)
 from textvae.training import TrainConfig
 
 
@@ -72,3 +76,81 @@ def test_training_length():
     assert TrainConfig(epochs=2).total_steps(100) == 200
     assert TrainConfig(epochs=2, max_steps=150).total_steps(100) == 150
     assert TrainConfig().total_steps(100) == 1000
+
+
+# -- the remedies for posterior collapse: schedules, free bits and the weighted objectives ---------------
+D = torch.tensor([10.0, 20.0])  # mean distortion 15
+KL = torch.tensor([[0.1, 2.0, 0.0], [0.3, 4.0, 1.0]])  # per dimension: means 0.2, 3.0, 0.5; rate 3.7
+
+
+def test_logistic_schedule_is_bowmans_sigmoid():
+    schedule = LogisticSchedule(steps=100)
+    assert schedule(50) == pytest.approx(0.5)
+    assert schedule(0) == pytest.approx(1 / (1 + math.exp(5)))  # 0.0067
+    assert schedule(80) == pytest.approx(1 / (1 + math.exp(-3)))
+    assert schedule(100) == schedule(10_000) == schedule(None) == 1.0
+
+
+def test_cyclical_schedule_rises_over_a_share_of_each_cycle_then_holds():
+    schedule = CyclicalSchedule(total=400, cycles=4, ratio=0.5)  # cycles of 100 steps, rising over 50
+    assert [schedule(s) for s in (0, 25, 50, 99, 100, 125, 399)] == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.0, 0.5, 1.0])
+    assert schedule(400) == schedule(None) == 1.0
+    assert CyclicalSchedule(total=90, cycles=3, ratio=1.0)(45) == pytest.approx(0.5)  # cycle 2 of 30 steps, half-way
+    with pytest.raises(ConfigError):
+        CyclicalSchedule(total=10, cycles=0)
+
+
+def test_weighted_objectives_against_a_hand_computation():
+    rate = 3.7
+    assert float(ELBO()(D, KL, step=3).loss) == pytest.approx(15 + rate)
+    assert float(build_objective("beta", beta=0.25)(D, KL, 3).loss) == pytest.approx(15 + 0.25 * rate)
+    annealed = build_objective("anneal", anneal_steps=10)
+    out = annealed(D, KL, 4)
+    assert out.kl_weight == pytest.approx(0.4) and float(out.loss) == pytest.approx(15 + 0.4 * rate)
+    assert float(out.rate) == pytest.approx(rate) and out.kl_target is None
+    logistic = build_objective("anneal", anneal_steps=10, anneal_shape="logistic")
+    assert float(logistic(D, KL, 5).loss) == pytest.approx(15 + 0.5 * rate)
+    cyclical = build_objective("cyclical", total_steps=100, cycles=2, cycle_ratio=0.5)  # cycles of 50, rising 25
+    assert float(cyclical(D, KL, 60).loss) == pytest.approx(15 + 0.4 * rate)
+    assert float(cyclical(D, KL, None).loss) == pytest.approx(15 + rate)
+
+
+def test_free_bits_floor_each_dimension_or_the_whole_rate():
+    # per dimension (Kingma et al.): means 0.2, 3.0, 0.5 with a floor of 1 -> 1 + 3 + 1
+    assert float(FreeBits(1.0, "dim")(KL)) == pytest.approx(5.0)
+    # the whole rate (Li et al.): 3.7 against floors of 1 and 5
+    assert float(FreeBits(1.0, "batch")(KL)) == pytest.approx(3.7)
+    assert float(FreeBits(5.0, "batch")(KL)) == pytest.approx(5.0)
+    objective = build_objective("free-bits", free_bits=1.0)
+    out = objective(D, KL, 0)
+    assert float(out.loss) == pytest.approx(15 + 5.0) and float(out.rate) == pytest.approx(3.7)  # R reported as is
+    assert build_objective("free-bits").free_bits == FreeBits(0.5, "dim")
+    with pytest.raises(ConfigError, match="--fb-mode"):
+        FreeBits(1.0, "sentence")
+    with pytest.raises(ConfigError, match="do not compose with beta-c"):
+        build_objective("beta-c", free_bits=1.0)
+
+
+def test_free_bits_stop_the_gradient_of_dimensions_under_the_floor_only():
+    kl = KL.clone().requires_grad_(True)
+    FreeBits(1.0, "dim")(kl).backward()
+    # dimension 1 (mean 3.0) is above the floor and pushed down; 0 and 2 (0.2, 0.5) are not
+    assert torch.equal(kl.grad, torch.tensor([[0.0, 0.5, 0.0], [0.0, 0.5, 0.0]]))
+    kl.grad = None
+    FreeBits(5.0, "batch")(kl).backward()
+    assert torch.equal(kl.grad, torch.zeros_like(kl))
+
+
+def test_annealing_composes_with_free_bits():
+    objective = build_objective("anneal", anneal_steps=10, free_bits=1.0)
+    assert objective == WeightedKL(LinearSchedule(1.0, 10), FreeBits(1.0, "dim"))
+    assert float(objective(D, KL, 5).loss) == pytest.approx(15 + 0.5 * 5.0)
+    assert WeightedKL(Constant(2.0)).weight_at(7) == 2.0 and BetaC(3.0).weight_at(7) is None
+
+
+def test_every_objective_trains_from_the_command_options():
+    for name in ("beta-c", "elbo", "beta", "anneal", "cyclical", "free-bits"):
+        config = TrainConfig(objective=name, max_steps=10)
+        assert config.build_objective(total_steps=10, steps_per_epoch=5) is not None
+    with pytest.raises(ConfigError, match="--anneal-shape"):
+        TrainConfig(objective="anneal", anneal_shape="cosine")

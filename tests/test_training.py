@@ -87,12 +87,21 @@ def test_loaded_model_encodes_and_scores(tmp_path, tiny_corpus):
 
 # -- kill -9 in the middle of an epoch, resume, and get what an uninterrupted run gets --------
 
-def train_command(out: Path, corpus, steps: int) -> list[str]:
+def train_command(out: Path, corpus, steps: int, extra: tuple[str, ...] = ()) -> list[str]:
     train_file, valid_file = corpus
     return [sys.executable, "-m", "textvae", "--quiet", "train", "--train", str(train_file), "--valid",
             str(valid_file), "--out", str(out), "--model", "lstm-cnn", "--C", "3", "--max-steps", str(steps),
             "--batch-size", "4", "--eval-every", "10", "--checkpoint-every", "3", "--embedding-dim", "16",
-            "--hidden-dim", "24", "--latent-dim", "4", "--seed", "7", "--device", "cpu", "--no-progress"]
+            "--hidden-dim", "24", "--latent-dim", "4", "--seed", "7", "--device", "cpu", "--no-progress", *extra]
+
+
+RESUMED_RUNS = {  # name: (steps, options beyond train_command's)
+    "beta-c, lstm-cnn": (120, ()),
+    "cyclical, word dropout": (120, ("--model", "lstm-lstm", "--objective", "cyclical", "--cycles", "3",
+                                     "--word-dropout", "0.25", "--free-bits", "0.1")),
+    "aggressive, AE pretraining": (60, ("--model", "gru-gru", "--objective", "free-bits", "--aggressive",
+                                        "--aggressive-max-updates", "20", "--ae-pretrain-steps", "20")),
+}
 
 
 def checkpoint_step(path: Path) -> int | None:
@@ -104,13 +113,14 @@ def checkpoint_step(path: Path) -> int | None:
 
 
 @pytest.mark.slow
-def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corpus):
-    steps = 120  # 32 sentences, batch 4: 8 steps an epoch
+@pytest.mark.parametrize("variant", list(RESUMED_RUNS))
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corpus, variant):
+    steps, extra = RESUMED_RUNS[variant]  # 32 sentences, batch 4: 8 steps an epoch
     env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    subprocess.run(train_command(whole, tiny_corpus, steps), check=True, env=env, capture_output=True)
+    subprocess.run(train_command(whole, tiny_corpus, steps, extra), check=True, env=env, capture_output=True)
 
-    process = subprocess.Popen(train_command(killed, tiny_corpus, steps), env=env, stderr=subprocess.PIPE)
+    process = subprocess.Popen(train_command(killed, tiny_corpus, steps, extra), env=env, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while (checkpoint_step(killed / "checkpoint.safetensors") or 0) < 13 and time.monotonic() < deadline:
         assert process.poll() is None, process.stderr.read().decode()

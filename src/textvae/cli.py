@@ -63,6 +63,25 @@ class Tokenize(str, Enum):
     moses = "moses"
 
 
+class Objective(str, Enum):
+    beta_c = "beta-c"
+    elbo = "elbo"
+    beta = "beta"
+    anneal = "anneal"
+    cyclical = "cyclical"
+    free_bits = "free-bits"
+
+
+class AnnealShape(str, Enum):
+    linear = "linear"
+    logistic = "logistic"
+
+
+class FreeBitsMode(str, Enum):
+    dim = "dim"
+    batch = "batch"
+
+
 DecodePrecisionOption = Annotated[Precision, typer.Option(
     help="auto: bf16 autocast where this machine runs it faster (one log line says which), else fp32. bf16 where "
          "the CPU cannot run it is an error.")]
@@ -122,11 +141,35 @@ def train(
     valid_file: Annotated[Optional[Path], typer.Option("--valid", help="Validation corpus.")] = None,
     model: Annotated[str, typer.Option(help="lstm-lstm, gru-gru or lstm-cnn (ENCODER-DECODER).")] = "lstm-lstm",
     kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats (>= 0).")] = 15.0,
-    beta: Annotated[float, typer.Option(help="Weight of |KL - C| (> 0).")] = 1.0,
-    objective: Annotated[str, typer.Option(help="beta-c or elbo.")] = "beta-c",
+    beta: Annotated[float, typer.Option(help="beta-c: weight of |KL - C|; beta: weight of KL (> 0).")] = 1.0,
+    objective: Annotated[Objective, typer.Option(
+        help="beta-c: D + beta |KL - C| (the paper's); elbo: D + KL; beta: D + beta KL; anneal: D + w KL, w rising "
+             "0 -> 1; cyclical: w rising and resetting in --cycles cycles; free-bits: the ELBO with a KL floor of "
+             "--free-bits nats (0.5 a dimension unless given). See the README's 'Choosing an objective'.")
+    ] = Objective.beta_c,
     anneal_steps: Annotated[Optional[int], typer.Option(
-        help="Steps for the target to rise from 0 to C [default: --anneal-epochs].")] = None,
+        help="Steps for C (beta-c) or the KL weight (anneal) to rise from 0 [default: --anneal-epochs].")] = None,
     anneal_epochs: Annotated[float, typer.Option(help="Same, in epochs (used without --anneal-steps).")] = 2.0,
+    anneal_shape: Annotated[AnnealShape, typer.Option(help="anneal: linear or logistic (Bowman et al. 2016).")
+                            ] = AnnealShape.linear,
+    cycles: Annotated[int, typer.Option(min=1, help="cyclical: cycles over the run (Fu et al. 2019).")] = 4,
+    cycle_ratio: Annotated[float, typer.Option(help="cyclical: share of a cycle over which the weight rises.")] = 0.5,
+    free_bits: Annotated[Optional[float], typer.Option(
+        help="A floor under the KL in nats, below which it is not pushed down (elbo, beta, anneal, cyclical, "
+             "free-bits).")] = None,
+    fb_mode: Annotated[FreeBitsMode, typer.Option(
+        help="dim: the floor holds per latent dimension (Kingma et al. 2016); batch: for the whole KL (Li et al. "
+             "2019).")] = FreeBitsMode.dim,
+    word_dropout: Annotated[float, typer.Option(
+        help="Share of decoder input words replaced by <unk> (Bowman et al. 2016).")] = 0.0,
+    aggressive: Annotated[bool, typer.Option(
+        help="Aggressive inference-network training (He et al. 2019) until the validation MI stops rising.")
+    ] = False,
+    aggressive_max_updates: Annotated[int, typer.Option(
+        min=1, help="--aggressive: encoder-only updates before each step, at most.")] = 100,
+    ae_pretrain_steps: Annotated[int, typer.Option(
+        min=0, help="Train this many steps as an autoencoder (no KL weight), then reset the decoder (Li et al. "
+                    "2019; with --objective free-bits).")] = 0,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs to train [default: 10 without --max-steps].")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Optimizer steps to train.")] = None,
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 128,
@@ -156,6 +199,9 @@ def train(
                                               "paper's; LSTM forget-gate bias 1) or PyTorch's.")] = RNNInit.tf,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations [default: each epoch].")] = None,
     checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
+    time_budget: Annotated[Optional[float], typer.Option(
+        help="Seconds of training per invocation: past it the run evaluates, checkpoints and stops; --resume "
+             "continues it.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out; its saved configs replace the other options.")] = False,
     progress: ProgressOption = True,
 ) -> None:
@@ -176,10 +222,12 @@ def train(
         data = DataConfig(str(train_file), str(valid_file), None if vocab is None else str(vocab),
                           min_count, max_vocab, max_length, tokenize.value, lowercase)
         training = TrainConfig(
-            objective=objective, kl_target=kl_target, beta=beta, anneal_steps=anneal_steps,
-            anneal_epochs=anneal_epochs, epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr,
-            seed=seed, eval_every=eval_every, checkpoint_every=checkpoint_every, device=device,
-            precision=precision.value,
+            objective=objective.value, kl_target=kl_target, beta=beta, anneal_steps=anneal_steps,
+            anneal_epochs=anneal_epochs, anneal_shape=anneal_shape.value, cycles=cycles, cycle_ratio=cycle_ratio,
+            free_bits=free_bits, fb_mode=fb_mode.value, word_dropout=word_dropout, aggressive=aggressive,
+            aggressive_max_updates=aggressive_max_updates, ae_pretrain_steps=ae_pretrain_steps, epochs=epochs,
+            max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, eval_every=eval_every,
+            checkpoint_every=checkpoint_every, device=device, precision=precision.value, time_budget=time_budget,
         )
         model_config = ModelConfig(model=model, rnn_init=rnn_init.value, **sizes)
         result = run_training(out, data, model_config, training, progress=progress, threads=threads)

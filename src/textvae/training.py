@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -34,9 +34,13 @@ from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, DataError, DivergenceError, RunDirError
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models.config import ModelConfig
+from textvae.models.decoders import previous_tokens
 from textvae.models.vae import SentenceVAE
-from textvae.objectives import Objective, build_objective
+from textvae.objectives import Constant, Objective, WeightedKL, build_objective
 from textvae.precision import autocast, check_precision, resolve_precision
+from textvae.procedures import (
+    aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
+)
 from textvae.progress import progress as progress_bar
 from textvae.progress import say
 from textvae.locking import run_lock
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE, VOCAB_FILE, BEST_WEIGHTS, LAST_WEIGHTS = "config.json", "vocab.txt", "model.safetensors", "last.safetensors"
 METRICS_FILE, CHECKPOINT_FILE = "metrics.jsonl", "checkpoint.safetensors"
 DEFAULT_EPOCHS = 10
+AUTOENCODER = WeightedKL(Constant(0.0))  # the objective of AE pretraining: distortion only
 # Longer sentences are cut to this many words unless --max-length says otherwise. The paper's
 # corpora stay well below it (Yelp: at most 15 tokens; its reconstruction buckets end at 30), and
 # it bounds a batch's memory whatever a corpus holds (one 429-word line of raw WikiText made
@@ -104,11 +109,21 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    objective: str = "beta-c"
+    objective: str = "beta-c"  # beta-c | elbo | beta | anneal | cyclical | free-bits (textvae.objectives)
     kl_target: float = 15.0  # C
-    beta: float = 1.0
-    anneal_steps: int | None = None  # steps for the target to reach C; None: anneal_epochs
+    beta: float = 1.0  # beta-c: weight of |KL - C|; beta: weight of KL
+    anneal_steps: int | None = None  # steps for C (beta-c) or the KL weight (anneal) to rise; None: anneal_epochs
     anneal_epochs: float = 2.0
+    anneal_shape: str = "linear"  # anneal: linear | logistic
+    cycles: int = 4  # cyclical: cycles over the whole run
+    cycle_ratio: float = 0.5  # cyclical: share of each cycle over which the weight rises
+    free_bits: float | None = None  # nats: a floor under the KL (elbo, beta, anneal, cyclical, free-bits)
+    fb_mode: str = "dim"  # dim (per latent dimension) | batch (the whole KL)
+    # Training procedures (textvae.procedures)
+    word_dropout: float = 0.0  # share of decoder input words replaced by <unk>
+    aggressive: bool = False  # He et al. 2019's aggressive inference-network training
+    aggressive_max_updates: int = 100  # encoder-only updates before each step, at most
+    ae_pretrain_steps: int = 0  # Li et al. 2019: steps with no weight on the KL, then the decoder is reset
     epochs: int | None = None  # None and no max_steps: DEFAULT_EPOCHS
     max_steps: int | None = None
     batch_size: int = 128
@@ -139,7 +154,17 @@ class TrainConfig:
         check_precision(self.precision)
         if self.time_budget is not None and not (math.isfinite(self.time_budget) and self.time_budget > 0):
             raise ConfigError(f"time_budget must be a positive number of seconds, got {self.time_budget}")
-        build_objective(self.objective, self.kl_target, self.beta, 0)  # validates the name
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ConfigError(f"word_dropout (--word-dropout) must be in [0, 1), got {self.word_dropout}")
+        if self.ae_pretrain_steps < 0 or self.aggressive_max_updates < 1:
+            raise ConfigError("ae_pretrain_steps must be at least 0 and aggressive_max_updates at least 1")
+        self.build_objective(total_steps=1, steps_per_epoch=1)  # validates the objective and its options
+
+    def build_objective(self, total_steps: int, steps_per_epoch: int) -> Objective:
+        return build_objective(
+            self.objective, self.kl_target, self.beta, self.annealing_steps(steps_per_epoch), total_steps=total_steps,
+            anneal_shape=self.anneal_shape, cycles=self.cycles, cycle_ratio=self.cycle_ratio,
+            free_bits=self.free_bits, fb_mode=self.fb_mode)
 
     def total_steps(self, steps_per_epoch: int) -> int:
         limits = [self.epochs * steps_per_epoch] if self.epochs else []
@@ -236,9 +261,10 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
         self.steps_per_epoch = math.ceil(len(train_corpus) / tc.batch_size)
         self.total_steps = tc.total_steps(self.steps_per_epoch)
-        self.objective: Objective = build_objective(
-            tc.objective, tc.kl_target, tc.beta, tc.annealing_steps(self.steps_per_epoch)
-        )
+        self.objective: Objective = tc.build_objective(self.total_steps, self.steps_per_epoch)
+        self.aggressive = tc.aggressive  # until the validation MI stops rising
+        self.last_mi: float | None = None  # at the previous evaluation
+        self.warned_collapse = False  # the collapse diagnostic is said once a session
         self.step = 0
         self.epoch = 0
         self.epoch_batches: list[np.ndarray] = self.batches_for_epoch(0)
@@ -298,8 +324,9 @@ class Trainer:
                     self.window[key] += stats[key]
                 bar.update(1)
                 if self.step % 10 == 0 or self.step == self.total_steps:
+                    steering = {"C": stats["kl_target"]} if "kl_target" in stats else {"w": stats.get("kl_weight", 1.0)}
                     bar.set_postfix(loss=f"{stats['loss']:.2f}", D=f"{stats['distortion']:.2f}",
-                                    R=f"{stats['rate']:.2f}", C=f"{stats.get('kl_target', float('nan')):.2f}")
+                                    R=f"{stats['rate']:.2f}", **{k: f"{v:.2f}" for k, v in steering.items()})
                 end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
                 due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
                 out_of_time = deadline is not None and time.monotonic() > deadline and self.step < self.total_steps
@@ -317,10 +344,35 @@ class Trainer:
         return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss, self.total_steps)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
-        """One optimizer step on one batch; returns the objective's statistics."""
+        """One training step on one batch; returns the objective's statistics. Where the options
+        say so, the step is preceded by the aggressive encoder updates and its own update touches
+        the decoder only, or (at the end of AE pretraining) the decoder is reset first."""
+        tc = self.config.training
+        if tc.ae_pretrain_steps and self.step == tc.ae_pretrain_steps:
+            reset_decoder(self.model, self.optimizer)
+            log.info("step %d: autoencoder pretraining over; the decoder starts again from scratch", self.step)
+        if self.aggressive:
+            inner = aggressive_encoder_updates(
+                lambda b: self.update(b, encoder_parameters(self.model))["loss"], self.next_batch, batch,
+                tc.aggressive_max_updates)
+            stats = self.update(batch, decoder_parameters(self.model)) | {"encoder_updates": inner}
+        else:
+            stats = self.update(batch)
+        self.step += 1
+        return stats
+
+    def objective_now(self) -> Objective:
+        """The objective of the current step: no weight on the KL while pretraining an autoencoder."""
+        return AUTOENCODER if self.step < self.config.training.ae_pretrain_steps else self.objective
+
+    def update(self, batch: Batch, only: Iterable[torch.nn.Parameter] | None = None) -> dict[str, float]:
+        """One optimizer update on one batch (of the parameters `only`, where given): forward, the
+        objective, checks that every number is finite, backward, step."""
+        previous = drop_words(previous_tokens(batch.tokens, self.model.eos_id), self.config.training.word_dropout,
+                              self.vocab.unk_id, self.vocab.pad_id)
         with autocast(self.device, self.precision):
-            out = self.model(batch.tokens, batch.lengths)
-        result = self.objective(out.distortion.float(), out.kl.float(), self.step)
+            out = self.model(batch.tokens, batch.lengths, previous=previous)
+        result = self.objective_now()(out.distortion.float(), out.kl.float(), self.step)
         stats = result.stats()
         for term in ("distortion", "rate", "loss"):
             if not math.isfinite(stats[term]):
@@ -330,8 +382,12 @@ class Trainer:
         gradient_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), math.inf))
         if not math.isfinite(gradient_norm):
             raise self.divergence("gradient norm", gradient_norm)
+        if only is not None:  # Adam skips parameters without a gradient, moments included
+            kept = {id(p) for p in only}
+            for parameter in self.model.parameters():
+                if id(parameter) not in kept:
+                    parameter.grad = None
         self.optimizer.step()
-        self.step += 1
         return stats
 
     def divergence(self, term: str, value: float | str, when: str = "training") -> DivergenceError:
@@ -344,25 +400,34 @@ class Trainer:
             "new run, or --resume to try again from the checkpoint")
 
     def evaluate_and_save(self) -> CorpusMetrics:
+        """Validation measurements (D, R, ELBO, PPL, and MI and AU: the collapse diagnostic) into
+        metrics.jsonl and the log; then the best and last weights and the checkpoint."""
         tc = self.config.training
-        metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed)
+        metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed, latent=True)
         for term in ("distortion", "rate"):
             if not math.isfinite(getattr(metrics, term)):
                 raise self.divergence(term, getattr(metrics, term), "validation")
         valid_loss = float(self.objective(torch.tensor([metrics.distortion]), torch.tensor([[metrics.rate]]), None).loss)
         epoch = round(self.step / self.steps_per_epoch, 4)
-        target = self.objective.target_at(self.step)
+        schedule = {"kl_target": self.objective.target_at(self.step), "kl_weight": self.objective_now().weight_at(self.step)}
         n = max(self.window["steps"], 1)
-        train_record = {"step": self.step, "epoch": epoch, "split": "train", "kl_target": target,
+        train_record = {"step": self.step, "epoch": epoch, "split": "train", **schedule,
                         **{k: self.window[k] / n for k in ("loss", "distortion", "rate")}}
-        valid_record = {"step": self.step, "epoch": epoch, "split": "valid", "kl_target": target,
-                        "loss": valid_loss, **metrics.to_dict()}
+        valid_record = {"step": self.step, "epoch": epoch, "split": "valid", **schedule, "loss": valid_loss,
+                        "aggressive": self.aggressive, **metrics.to_dict()}
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(_json_line(train_record) + _json_line(valid_record))
         self.window = _empty_window()
+        steering = (f"C_t {schedule['kl_target']:.2f}" if schedule["kl_target"] is not None else
+                    f"KL weight {schedule['kl_weight']:.2f}")
         say(f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  "
-            f"R {metrics.rate:.3f}  C_t {target if target is not None else float('nan'):.2f}  "
-            f"ELBO {metrics.elbo:.3f}  PPL {metrics.ppl_elbo:.2f}")
+            f"R {metrics.rate:.3f}  {steering}  ELBO {metrics.elbo:.3f}  PPL {metrics.ppl_elbo:.2f}  "
+            f"MI {metrics.mi:.2f}  AU {metrics.au}")
+        note = metrics.collapse_note()
+        if note is not None and not self.warned_collapse:
+            log.warning("%s: step %d: %s", self.run_dir.name, self.step, note)
+            self.warned_collapse = True
+        self.update_aggressive(metrics.mi)
         self.check_finite_weights()
         if valid_loss < self.best_valid_loss:
             self.best_valid_loss = valid_loss
@@ -370,6 +435,14 @@ class Trainer:
         save_weights(self.model, self.run_dir / LAST_WEIGHTS)
         self.save_checkpoint()
         return metrics
+
+    def update_aggressive(self, mi: float | None) -> None:
+        """He et al. 2019: aggressive training stops once the validation MI stops rising."""
+        if self.aggressive and mi is not None and self.last_mi is not None and mi < self.last_mi:
+            self.aggressive = False
+            log.info("%s: step %d: validation MI fell (%.3f after %.3f): aggressive training ends here",
+                     self.run_dir.name, self.step, mi, self.last_mi)
+        self.last_mi = mi
 
     # -- resuming -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -381,6 +454,7 @@ class Trainer:
             "epoch_order": torch.from_numpy(np.concatenate(self.epoch_batches)),
             "epoch_batch_sizes": torch.tensor([len(b) for b in self.epoch_batches]),
             "best_valid_loss": self.best_valid_loss, "window": dict(self.window), "finished": self.finished,
+            "aggressive": self.aggressive, "last_mi": self.last_mi,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
         }
 
@@ -389,6 +463,8 @@ class Trainer:
         order, sizes = state["epoch_order"].numpy(), state["epoch_batch_sizes"].tolist()
         self.epoch_batches = np.split(order, np.cumsum(sizes)[:-1])
         self.best_valid_loss, self.window, self.finished = state["best_valid_loss"], state["window"], state["finished"]
+        self.aggressive = state.get("aggressive", self.aggressive)  # checkpoints from before these fields
+        self.last_mi = state.get("last_mi")
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError:
@@ -430,7 +506,7 @@ def _json_line(record: dict[str, Any]) -> str:
 
 
 def _metrics_from_record(record: dict[str, Any]) -> CorpusMetrics:
-    return CorpusMetrics(**{f.name: record[f.name] for f in fields(CorpusMetrics)})
+    return CorpusMetrics(**{f.name: record.get(f.name) for f in fields(CorpusMetrics)})
 
 
 def read_metrics(run_dir: Path | str, repair: bool = False) -> list[dict[str, Any]]:

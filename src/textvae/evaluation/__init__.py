@@ -34,9 +34,22 @@ class CorpusMetrics:
     ppl_elbo: float  # exp(-sum ELBO / tokens), `<eos>` counted
     sentences: int
     tokens: int
+    mi: float | None = None  # I_q(x; z) on at most MI_SENTENCES of them; None where not measured
+    mi_sentences: int | None = None  # how many: the estimate cannot exceed log of this
+    au: int | None = None  # active units
 
-    def to_dict(self) -> dict[str, float | int]:
+    def to_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
+
+    def collapse_note(self) -> str | None:
+        """Where the rate is not information about the sentence, what to say (None where it is):
+        a rate of at least 1 nat with MI below half of what the estimator could show, min(R, log N)."""
+        if self.mi is None or self.mi_sentences is None or self.rate < 1.0:
+            return None
+        if self.mi >= 0.5 * min(self.rate, math.log(self.mi_sentences)):
+            return None
+        return (f"rate met by a shift of all posteriors: the code carries {self.mi:.2f} of {self.rate:.2f} nats about "
+                "the sentence (MI on the validation split); see the README's 'Choosing an objective'")
 
 
 @dataclass
@@ -69,11 +82,22 @@ def _basic(scores: CorpusScores, tokens: int) -> tuple[float, float, float, floa
     return total_d / n, total_r / n, -(total_d + total_r) / n, math.exp((total_d + total_r) / tokens)
 
 
-def evaluate_corpus(model: SentenceVAE, corpus: EncodedCorpus, batch_size: int = 256, seed: int = 0) -> CorpusMetrics:
-    """D and R with one z sample per sentence (what training reports at each evaluation)."""
+MI_SENTENCES = 4096  # the MI of training-time evaluations uses at most this many (its cost grows as N^2)
+
+
+def evaluate_corpus(model: SentenceVAE, corpus: EncodedCorpus, batch_size: int = 256, seed: int = 0,
+                    latent: bool = False, au_threshold: float = 0.01) -> CorpusMetrics:
+    """D and R with one z sample per sentence (what training reports at each evaluation); with
+    `latent`, also MI (on at most MI_SENTENCES evenly spread sentences) and active units."""
     scores = score_corpus(model, corpus, batch_size, seed)
     d, r, elbo, ppl = _basic(scores, corpus.num_tokens)
-    return CorpusMetrics(d, r, elbo, ppl, len(corpus), corpus.num_tokens)
+    metrics = CorpusMetrics(d, r, elbo, ppl, len(corpus), corpus.num_tokens)
+    if latent and len(corpus) >= 2:
+        chosen = torch.linspace(0, len(corpus) - 1, min(len(corpus), MI_SENTENCES)).round().long().unique()
+        metrics.mi = mutual_information(scores.mu[chosen], scores.logvar[chosen], scores.z[chosen])
+        metrics.mi_sentences = len(chosen)
+        metrics.au = active_units(scores.mu, au_threshold)[0]
+    return metrics
 
 
 def evaluate(

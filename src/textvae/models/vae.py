@@ -74,13 +74,17 @@ class SentenceVAE(nn.Module):
         embedded = self.embedding(previous_tokens)
         return torch.cat([embedded, z.unsqueeze(1).expand(-1, embedded.size(1), -1)], dim=-1)
 
-    def distortion(self, tokens: Tensor, lengths: Tensor, z: Tensor) -> Tensor:
-        """-log p(x|z) per sentence, in nats (teacher forcing, padding excluded)."""
-        features, _ = self.decoder(self.decoder_inputs(previous_tokens(tokens, self.eos_id), z))
+    def distortion(self, tokens: Tensor, lengths: Tensor, z: Tensor, previous: Tensor | None = None) -> Tensor:
+        """-log p(x|z) per sentence, in nats (teacher forcing, padding excluded). The decoder reads
+        `previous` (batch, time) as its input tokens where given (e.g. with words dropped), else the
+        start symbol and the sentence shifted right."""
+        previous = previous_tokens(tokens, self.eos_id) if previous is None else previous
+        features, _ = self.decoder(self.decoder_inputs(previous, z))
         return sentence_nll(self.to_vocab, features, tokens, lengths)
 
-    def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None) -> VAEOutput:
+    def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None,
+                previous: Tensor | None = None) -> VAEOutput:
         """One z sample per sentence: the terms of the ELBO."""
         mu, logvar = self.encode(tokens, lengths)
         z = self.reparameterize(mu, logvar, generator)
-        return VAEOutput(self.distortion(tokens, lengths, z), gaussian_kl(mu, logvar), mu, logvar, z)
+        return VAEOutput(self.distortion(tokens, lengths, z, previous), gaussian_kl(mu, logvar), mu, logvar, z)
