@@ -315,3 +315,36 @@ def test_table4_reports_each_group_at_each_C(figure1, tmp_path):
     table = (experiment.root / "table4.md").read_text()
     assert "| group | pairs | OOV % | ties | C=3 pos | C=3 neg |" in table and "C=8 LM" in table
     assert table.count("| agreement: simple | 1 |") == 1
+
+
+def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path):
+    from textvae.experiments.compare import default_variants, run_compare
+
+    experiment = tiny_experiment(tmp_path / "compare", corpus, name="compare", models=["lstm-lstm"],
+                                 kl_targets=[3.0, 8.0], iw_samples=4)
+    variants = default_variants(STEPS, 6, experiment.kl_targets)
+    assert [v.name for v in variants] == ["elbo", "anneal", "cyclical", "free-bits", "aggressive", "ae-free-bits",
+                                          "beta-c-C3", "beta-c-C8"]
+    rows = run_compare(experiment, variants, progress=False)
+    root = experiment.root
+    configs = {r["variant"]: json.loads((root / "runs" / r["run"] / "config.json").read_text())["training"]
+               for r in rows}
+    assert configs["aggressive"]["aggressive"] and configs["ae-free-bits"]["ae_pretrain_steps"] == 8
+    assert configs["cyclical"]["objective"] == "cyclical" and configs["beta-c-C8"]["kl_target"] == 8.0
+    for row in rows:
+        assert row["nll_iw"] is not None and row["mi"] is not None and len(row["samples"]) == 3
+        assert 0 <= row["bleu4"] <= 100
+    compare = json.loads((root / "compare.json").read_text())
+    assert compare["language_model"]["nll"] > 0 and len(compare["runs"]) == 8
+    table = (root / "compare.md").read_text()
+    for name in ("elbo", "aggressive", "beta-c-C3", "LSTM language model (no z)", "Against He et al. 2019",
+                 "Collapse."):
+        assert name in table
+    assert (root / "compare.png").stat().st_size > 10_000
+    with open(root / "compare.csv", newline="") as f:
+        assert [r["variant"] for r in csv.DictReader(f)] == [v.name for v in variants]
+    # everything is reused on a second call, the language model too
+    before = (root / "lm" / "model.safetensors").stat().st_mtime_ns
+    again = run_compare(experiment, variants, progress=False)
+    assert [r["rate"] for r in again] == [r["rate"] for r in rows]
+    assert (root / "lm" / "model.safetensors").stat().st_mtime_ns == before

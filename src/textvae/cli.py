@@ -167,6 +167,8 @@ def train(
     ] = False,
     aggressive_max_updates: Annotated[int, typer.Option(
         min=1, help="--aggressive: encoder-only updates before each step, at most.")] = 100,
+    aggressive_until: Annotated[Optional[int], typer.Option(
+        min=0, help="--aggressive: the step it ends at the latest, whatever the MI does (a compute budget).")] = None,
     ae_pretrain_steps: Annotated[int, typer.Option(
         min=0, help="Train this many steps as an autoencoder (no KL weight), then reset the decoder (Li et al. "
                     "2019; with --objective free-bits).")] = 0,
@@ -225,7 +227,8 @@ def train(
             objective=objective.value, kl_target=kl_target, beta=beta, anneal_steps=anneal_steps,
             anneal_epochs=anneal_epochs, anneal_shape=anneal_shape.value, cycles=cycles, cycle_ratio=cycle_ratio,
             free_bits=free_bits, fb_mode=fb_mode.value, word_dropout=word_dropout, aggressive=aggressive,
-            aggressive_max_updates=aggressive_max_updates, ae_pretrain_steps=ae_pretrain_steps, epochs=epochs,
+            aggressive_max_updates=aggressive_max_updates, aggressive_until=aggressive_until,
+            ae_pretrain_steps=ae_pretrain_steps, epochs=epochs,
             max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed, eval_every=eval_every,
             checkpoint_every=checkpoint_every, device=device, precision=precision.value, time_budget=time_budget,
         )
@@ -519,6 +522,7 @@ class ExperimentName(str, Enum):
     table2 = "table2"
     table3 = "table3"
     table4 = "table4"
+    compare = "compare"
 
 
 @app.command()
@@ -529,7 +533,9 @@ def experiment(
              "table2: interpolations with greedy, top-k 15 and top-p 0.9 (table2.md); table3: forward "
              "cross-entropy of corpora sampled with 7 schemes, scored by an LM trained on each (table3.md/.json/"
              ".png); table4: minimal pairs with pos / neg accuracy and the LM baseline at C = 3 and 100, needs "
-             "--pairs (table4.md/.json).")],
+             "--pairs (table4.md/.json); compare: the remedies for posterior collapse (ELBO, KL annealing, cyclical, "
+             "free bits, aggressive, AE pretraining + free bits) next to beta-C at three C, with an LSTM language "
+             "model's NLL as the floor (compare.md/.json/.csv/.png).")],
     train: Annotated[Path, typer.Option(help="Training corpus, one sentence a line.")],
     valid: Annotated[Path, typer.Option(help="Validation corpus (picks each run's best weights).")],
     test: Annotated[Path, typer.Option(help="Test corpus: every measurement is taken on it.")],
@@ -544,7 +550,10 @@ def experiment(
         help="Comma-separated models [default: all three for figure1, lstm-lstm for the tables].")] = None,
     kl_targets: Annotated[Optional[str], typer.Option(
         "--C", help="Comma-separated target rates [default: 3,5,10,15,30,60,100 for figure1, 3,15,100 for tables "
-                    "1-3, 3,100 for table4].")] = None,
+                    "1-3 and compare's beta-C runs, 3,100 for table4].")] = None,
+    variants: Annotated[Optional[str], typer.Option(
+        help="compare: the runs to compare, comma-separated, from elbo, anneal, cyclical, free-bits, aggressive, "
+             "ae-free-bits, beta-c [default: all].")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1, help="Epochs per run (overrides the preset).")] = None,
     max_steps: Annotated[Optional[int], typer.Option(min=1, help="Steps per run (overrides the preset).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of every run.")] = 0,
@@ -573,6 +582,7 @@ def experiment(
     from textvae.experiments.table1 import TABLE1_C, run_table1
     from textvae.experiments.table2 import DEFAULT_FROM, DEFAULT_TO, TABLE2_C, run_table2
     from textvae.experiments.table3 import TABLE3_C, run_table3
+    from textvae.experiments.compare import COMPARE_C, default_variants, run_compare
     from textvae.experiments.table4 import TABLE4_C, run_table4
     from textvae.runtime import set_threads
 
@@ -580,7 +590,7 @@ def experiment(
         raise typer.BadParameter("table4 needs --pairs FILE.jsonl")
     set_threads(threads)
     default_c = {"figure1": FIGURE1_C, "table1": TABLE1_C, "table2": TABLE2_C, "table3": TABLE3_C,
-                 "table4": TABLE4_C}[name.value]
+                 "table4": TABLE4_C, "compare": COMPARE_C}[name.value]
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else (
         list(MODELS) if name is ExperimentName.figure1 else ["lstm-lstm"])
     try:
@@ -597,8 +607,20 @@ def experiment(
         run_table2(settings, start or DEFAULT_FROM, end or DEFAULT_TO, steps, jobs, progress)
     elif name is ExperimentName.table3:
         run_table3(settings, copies, jobs, progress)
-    else:
+    elif name is ExperimentName.table4:
         run_table4(settings, pairs, skip_oov, jobs, progress)
+    else:
+        chosen = None
+        if variants is not None:
+            probe = settings.run_config(model_list[0], 0.0).training
+            every = default_variants(probe.max_steps or 0, probe.eval_every, c_list)
+            wanted = {v.strip() for v in variants.split(",") if v.strip()}
+            known = {v.kind for v in every}
+            if not wanted or wanted - known:
+                raise typer.BadParameter(f"--variants takes a comma-separated list of {', '.join(sorted(known))}; "
+                                         f"got {variants!r}")
+            chosen = [v for v in every if v.kind in wanted]
+        run_compare(settings, chosen, jobs, progress)
     report = "report.md" if name is ExperimentName.figure1 else f"{name.value}.md"
     typer.echo((out / report).read_text(encoding="utf-8"), nl=False)
 

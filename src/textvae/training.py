@@ -123,6 +123,7 @@ class TrainConfig:
     word_dropout: float = 0.0  # share of decoder input words replaced by <unk>
     aggressive: bool = False  # He et al. 2019's aggressive inference-network training
     aggressive_max_updates: int = 100  # encoder-only updates before each step, at most
+    aggressive_until: int | None = None  # the step aggressive training ends at the latest (a compute budget)
     ae_pretrain_steps: int = 0  # Li et al. 2019: steps with no weight on the KL, then the decoder is reset
     epochs: int | None = None  # None and no max_steps: DEFAULT_EPOCHS
     max_steps: int | None = None
@@ -351,6 +352,9 @@ class Trainer:
         if tc.ae_pretrain_steps and self.step == tc.ae_pretrain_steps:
             reset_decoder(self.model, self.optimizer)
             log.info("step %d: autoencoder pretraining over; the decoder starts again from scratch", self.step)
+        if self.aggressive and tc.aggressive_until is not None and self.step >= tc.aggressive_until:
+            self.aggressive = False
+            log.info("step %d: aggressive training ends here (--aggressive-until)", self.step)
         if self.aggressive:
             inner = aggressive_encoder_updates(
                 lambda b: self.update(b, encoder_parameters(self.model))["loss"], self.next_batch, batch,

@@ -90,3 +90,31 @@ def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any], path: Path) -> Path:
+    """Test NLL and MI against the rate, one labelled point per run; the language model's NLL as the
+    floor, and MI = R as the ceiling MI can reach."""
+    plt = _pyplot()
+    fig, (nll_ax, mi_ax) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
+    for row in rows:
+        for ax, key in ((nll_ax, "nll_iw"), (mi_ax, "mi")):
+            if row.get(key) is None:
+                continue
+            ax.scatter(row["rate"], row[key], color="tab:blue" if row["C"] is None else "tab:orange")
+            ax.annotate(row["variant"], (row["rate"], row[key]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    nll_ax.axhline(language_model["nll"], color="grey", linestyle="--", label="LSTM language model")
+    nll_ax.set_ylabel("test NLL, importance-weighted (nats / sentence)")
+    nll_ax.legend()
+    top = max([r["rate"] for r in rows] + [1.0])
+    mi_ax.plot([0, top], [0, top], color="grey", linestyle="--", label="MI = R")
+    mi_ax.set_ylabel("I(x; z) on the test split (nats)")
+    mi_ax.legend()
+    for ax in (nll_ax, mi_ax):
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlabel("R: rate (nats, symmetric log scale)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -129,8 +129,9 @@ class Experiment:
     def test_iw_samples(self) -> int:
         return self.settings.iw_samples if self.iw_samples is None else self.iw_samples
 
-    def run_config(self, model: str, kl_target: float) -> RunConfig:
-        """The configuration of one run (vocab_size is filled in from the shared vocabulary)."""
+    def run_config(self, model: str, kl_target: float, overrides: dict[str, Any] | None = None) -> RunConfig:
+        """The configuration of one run (vocab_size is filled in from the shared vocabulary);
+        `overrides` replace TrainConfig fields last (an objective and its options, for compare)."""
         training = dict(self.settings.training)
         if self.epochs is not None or self.max_steps is not None:
             preset_steps = training.get("max_steps")
@@ -142,9 +143,10 @@ class Experiment:
                     training[key] = max(1, round(training[key] * self.max_steps / preset_steps))
                 else:
                     del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
+        training = {"kl_target": kl_target, "seed": self.seed, "device": self.device, "precision": self.precision,
+                    **training, **(overrides or {})}
         return RunConfig(
-            ModelConfig(model=model, **self.settings.model),
-            TrainConfig(kl_target=kl_target, seed=self.seed, device=self.device, precision=self.precision, **training),
+            ModelConfig(model=model, **self.settings.model), TrainConfig(**training),
             DataConfig(self.train, self.valid, vocab=str(self.root / "vocab.txt")),
         )
 
@@ -157,7 +159,7 @@ class RunSpec:
     """One (model, C) run of a sweep and the measurements it must end with."""
 
     model: str
-    kl_target: float
+    kl_target: float | None  # None where the run's objective has no target rate
     run_dir: Path
     config: RunConfig
     test: str
