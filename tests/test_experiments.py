@@ -348,3 +348,30 @@ def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path)
     again = run_compare(experiment, variants, progress=False)
     assert [r["rate"] for r in again] == [r["rate"] for r in rows]
     assert (root / "lm" / "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_cells_run_one_by_one_then_gathered_make_the_table_one_sweep_makes(corpus, tmp_path, figure1):
+    """What a cluster's job array does: each task runs one cell (--only), a last call gathers."""
+    whole, _ = figure1
+    cells = tmp_path / "cells"
+    common = ["experiment", "figure1", "--train", str(whole.train), "--valid", str(whole.valid), "--test",
+              str(whole.test), "--out", str(cells), "--models", "lstm-lstm,gru-gru", "--C", "3,8", "--max-steps",
+              str(STEPS), "--device", "cpu", "--no-progress"]
+    for only in ("lstm-lstm:3", "1", "gru-gru-C3", "gru-gru:8"):
+        with pytest.raises(SystemExit) as done:
+            main([*common, "--only", only])
+        assert done.value.code == 0
+        assert not (cells / "results.json").exists()  # a cell alone writes no outputs
+    assert sorted(p.name for p in (cells / "runs").iterdir()) == ["gru-gru-C3", "gru-gru-C8", "lstm-lstm-C3",
+                                                                  "lstm-lstm-C8"]
+    with pytest.raises(SystemExit) as done:
+        main(common)  # gathers: every run is reused
+    assert done.value.code == 0
+    gathered = json.loads((cells / "results.json").read_text())["runs"]
+    swept = json.loads((whole.root / "results.json").read_text())["runs"]
+    for mine, theirs in zip(gathered, swept):
+        for key in ("model", "C", "distortion", "rate", "mi", "au", "log_det_cov", "mu_norm_sq"):
+            assert mine[key] == theirs[key], key
+    with pytest.raises(SystemExit) as done:
+        main([*common, "--only", "lstm-lstm:99"])
+    assert done.value.code == 2

@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from textvae import distributed
 from textvae.data.batching import Batch, collate
 from textvae.data.corpus import EncodedCorpus, encode_corpus, unknown_words_note
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import Vocabulary
+from textvae.distributed import Group
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
@@ -215,11 +217,12 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
 def evaluate(
     model: TextVAE, sentences: Sentences | EncodedCorpus, iw_samples: int = 500, au_threshold: float = 0.01,
     repeats: int = 5, seed: int = 0, batch_size: int = 256, max_tokens: int = 8192, progress: bool = False,
-    threads: int | None = None,
+    threads: int | None = None, group: Group | None = None,
 ) -> Evaluation:
-    """Every measurement of `textvae evaluate` for a loaded model on a list of sentences."""
+    """Every measurement of `textvae evaluate` for a loaded model on a list of sentences; `group`
+    (default: the process group joined, if any) shares the work between processes."""
     set_threads(threads)
     corpus = sentences if isinstance(sentences, EncodedCorpus) else model.corpus(sentences)
     return evaluate_corpus_fully(model.model, corpus, iw_samples=iw_samples, au_threshold=au_threshold,
                                  repeats=repeats, seed=seed, batch_size=batch_size, max_tokens=max_tokens,
-                                 progress=progress)
+                                 progress=progress, group=group or distributed.current())

@@ -9,10 +9,11 @@ import sys
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from textvae import distributed
 from textvae.errors import DivergenceError, TextVAEError
 from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
 from textvae.training import DEFAULT_MAX_LENGTH
@@ -127,6 +128,17 @@ def _output_file(path: Path, force: bool) -> Path:
     return path
 
 
+def _join_processes(device: str) -> tuple[Any, str]:
+    """Under torchrun, join the process group (one process otherwise); returns it and the device this
+    rank computes on. Ranks other than 0 say only warnings and errors."""
+    from textvae import distributed
+
+    group = distributed.init_from_environment(device)
+    if not group.main:
+        logging.getLogger().setLevel(logging.WARNING)
+    return group, distributed.rank_device(device, group)
+
+
 @app.callback()
 def _configure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
@@ -212,6 +224,7 @@ def train(
     from textvae.training import DataConfig, TrainConfig
     from textvae.training import train as run_training
 
+    group, device = _join_processes(device)
     if resume:
         result = run_training(out, resume=True, progress=progress, threads=threads)
     else:
@@ -234,6 +247,8 @@ def train(
         )
         model_config = ModelConfig(model=model, rnn_init=rnn_init.value, **sizes)
         result = run_training(out, data, model_config, training, progress=progress, threads=threads)
+    if not group.main:
+        return
     v = result.valid
     typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
                f"PPL {v.ppl_elbo:.2f}")
@@ -260,15 +275,19 @@ def evaluate(
     progress: ProgressOption = True,
 ) -> None:
     """Distortion, rate, ELBO, IW-NLL, perplexities, MI, active units, LogDetCov and ||mu||^2 (in fp32: the
-    paper's measurements)."""
+    paper's measurements). Under torchrun the processes share the corpus."""
     from textvae.api import evaluate as evaluate_sentences
     from textvae.data.corpus import load_corpus
 
+    group, device = _join_processes(device)
     vae = _load(run_dir, device, weights, "fp32", threads, tokenize, lowercase)
     corpus = load_corpus(data, vae.vocab, vae.config.data.max_length if vae.config else None,
                          tokenizer=vae.tokenizer, warn_unknown=True)
     result = evaluate_sentences(vae, corpus, iw_samples=iw_samples, au_threshold=au_threshold, repeats=repeats,
-                                seed=seed, batch_size=batch_size, max_tokens=iw_batch_tokens, progress=progress)
+                                seed=seed, batch_size=batch_size, max_tokens=iw_batch_tokens, progress=progress,
+                                group=group)
+    if not group.main:
+        return
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
         return
@@ -574,9 +593,14 @@ def experiment(
         help="table4: minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
              "../shared/data/syneval/marvin_linzen_2018.jsonl.")] = None,
     skip_oov: Annotated[bool, typer.Option(help="table4: skip pairs with out-of-vocabulary words.")] = False,
+    only: Annotated[Optional[str], typer.Option(
+        help="Run one cell only: MODEL:C (e.g. lstm-lstm:15), a run's name (compare: its variant, e.g. "
+             "lstm-lstm-elbo) or its 0-based index, as a job array's task does on a cluster; a call without it "
+             "then writes the outputs from the finished runs.")] = None,
     progress: ProgressOption = True,
 ) -> None:
-    """Reproduce the paper's Figure 1 or Tables 1-4: train every (model, C) run, evaluate, report."""
+    """Reproduce the paper's Figure 1 or Tables 1-4, or compare remedies for posterior collapse: train every
+    run, evaluate, report."""
     from textvae.experiments.figure1 import FIGURE1_C, run_figure1
     from textvae.experiments.sweep import MODELS, Experiment
     from textvae.experiments.table1 import TABLE1_C, run_table1
@@ -598,7 +622,7 @@ def experiment(
     except ValueError:
         raise typer.BadParameter(f"--C takes comma-separated numbers, got {kl_targets!r}") from None
     settings = Experiment(name.value, str(train), str(valid), str(test), str(out), preset.value, model_list, c_list,
-                          epochs, max_steps, seed, device, precision.value, iw_samples)
+                          epochs, max_steps, seed, device, precision.value, iw_samples, only)
     if name is ExperimentName.figure1:
         run_figure1(settings, jobs, progress)
     elif name is ExperimentName.table1:
@@ -621,6 +645,8 @@ def experiment(
                                          f"got {variants!r}")
             chosen = [v for v in every if v.kind in wanted]
         run_compare(settings, chosen, jobs, progress)
+    if only is not None:
+        return  # one cell: the outputs come from a call without --only
     report = "report.md" if name is ExperimentName.figure1 else f"{name.value}.md"
     typer.echo((out / report).read_text(encoding="utf-8"), nl=False)
 
@@ -756,6 +782,7 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
     try:
         code = app(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
+        distributed.leave()
     except DivergenceError as err:
         _fail(str(err), status=3)
     except TextVAEError as err:
@@ -774,6 +801,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fail(message: str, status: int = 2) -> None:
     typer.echo(f"textvae: error: {message}", err=True)
+    distributed.leave(cleanly=False)
     sys.exit(status)
 
 

@@ -56,12 +56,24 @@ def _try_create(path: Path) -> bool:
     return True
 
 
-def acquire(run_dir: Path) -> Path:
-    """Take the lock of `run_dir` (which must exist), or raise RunDirError naming its holder."""
+def acquire(run_dir: Path, wait: float = 0.0) -> Path:
+    """Take the lock of `run_dir` (which must exist), or raise RunDirError naming its holder; with
+    `wait`, keep trying for that many seconds first."""
     path = (Path(run_dir) / LOCK_FILE).resolve()
     if path in _held:
         _held[path] += 1
         return path
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _acquire_once(path, run_dir)
+        except RunDirError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _acquire_once(path: Path, run_dir: Path) -> Path:
     for _ in range(3):  # a stale lock is removed and the creation retried; racing takers may each try
         if _try_create(path):
             _held[path] = 1
@@ -95,9 +107,10 @@ def release(path: Path) -> None:
 
 
 @contextmanager
-def run_lock(run_dir: Path | str) -> Iterator[None]:
-    """Hold the lock of an existing run directory for the duration of a `with` block."""
-    path = acquire(Path(run_dir))
+def run_lock(run_dir: Path | str, wait: float = 0.0) -> Iterator[None]:
+    """Hold the lock of an existing run directory for the duration of a `with` block (waiting up to
+    `wait` seconds for another holder to let go)."""
+    path = acquire(Path(run_dir), wait)
     try:
         yield
     finally:

@@ -26,12 +26,15 @@ from textvae.models.vae import SentenceVAE
 CONVERGENCE_WINDOW = 15  # He et al.: the inner loop compares its mean loss every 15 updates
 
 
-def drop_words(previous: Tensor, rate: float, unk_id: int, pad_id: int = 0) -> Tensor:
+def drop_words(previous: Tensor, rate: float, unk_id: int, pad_id: int = 0, uniforms: Tensor | None = None) -> Tensor:
     """Decoder input tokens (batch, time) with each word replaced by `<unk>` with probability
-    `rate`; the start symbol (column 0) and padding stay. Draws from the global random stream."""
+    `rate`; the start symbol (column 0) and padding stay. `uniforms` (batch, time) are the draws,
+    from the global random stream where not given."""
     if rate <= 0:
         return previous
-    dropped = torch.rand(previous.shape, device=previous.device) < rate
+    if uniforms is None:
+        uniforms = torch.rand(previous.shape, device=previous.device)
+    dropped = uniforms < rate
     dropped[:, 0] = False
     dropped &= previous != pad_id
     return previous.masked_fill(dropped, unk_id)

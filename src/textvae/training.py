@@ -16,7 +16,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from textvae import __version__
+from textvae import __version__, distributed
 from textvae.data.batching import Batch, collate, length_grouped_batches, padding_fraction
 from textvae.data.corpus import (
     EncodedCorpus, encode_corpus, file_checksum, load_corpus, read_sentences, report_corpus,
@@ -44,6 +45,7 @@ from textvae.procedures import (
 from textvae.progress import progress as progress_bar
 from textvae.progress import say
 from textvae.locking import run_lock
+from textvae.distributed import global_means, share
 from textvae.runtime import describe_environment, environment, set_threads
 from textvae.serialization import (
     load_checkpoint, optimizer_state_from_checkpoint, read_json, remove_partial_writes, save_checkpoint, save_weights,
@@ -255,9 +257,15 @@ class Trainer:
     ):
         self.run_dir, self.config, self.model, self.vocab = run_dir, config, model, vocab
         self.train_corpus, self.valid_corpus = train_corpus, valid_corpus
-        self.progress = progress
+        self.group = distributed.current()  # this process's rank among those training the model
+        self.progress = progress and self.group.main
         tc = config.training
         self.device = model.device
+        # What the forward pass runs through: the model, or DistributedDataParallel around it (which
+        # averages the gradients over ranks; it starts every rank from rank 0's weights).
+        self.network: torch.nn.Module = (
+            torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda"
+                                                      else None) if self.group.distributed else model)
         self.precision = resolve_precision(tc.precision, self.device)  # "auto" decided for this machine
         self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
         self.steps_per_epoch = math.ceil(len(train_corpus) / tc.batch_size)
@@ -274,11 +282,13 @@ class Trainer:
         self.window = _empty_window()  # training averages since the last evaluation
         self.finished = False
         self.saved_step: int | None = None  # the step the checkpoint on disk holds
+        self.last_valid: CorpusMetrics | None = None  # the latest validation measurements
 
     # -- data order -------------------------------------------------------------------------
     def batches_for_epoch(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.config.training.seed, epoch])
-        return length_grouped_batches(self.train_corpus.lengths, self.config.training.batch_size, rng)
+        batches = length_grouped_batches(self.train_corpus.lengths, self.config.training.batch_size, rng)
+        return distributed.usable_batches(batches, self.group)
 
     def next_batch(self) -> Batch:
         if self.batch_in_epoch == len(self.epoch_batches):
@@ -330,7 +340,8 @@ class Trainer:
                                     R=f"{stats['rate']:.2f}", **{k: f"{v:.2f}" for k, v in steering.items()})
                 end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
                 due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
-                out_of_time = deadline is not None and time.monotonic() > deadline and self.step < self.total_steps
+                out_of_time = deadline is not None and self.step < self.total_steps and bool(
+                    distributed.same_everywhere(float(time.monotonic() > deadline), self.group))  # rank 0's clock
                 if due or out_of_time or self.step == self.total_steps:
                     self.evaluate_and_save()
                 elif self.step % tc.checkpoint_every == 0:
@@ -341,8 +352,8 @@ class Trainer:
                     break
         self.finished = self.step == self.total_steps
         self.save_checkpoint()
-        last = self.read_metrics()[-1]
-        return TrainResult(self.run_dir, self.step, _metrics_from_record(last), self.best_valid_loss, self.total_steps)
+        valid = self.last_valid or _metrics_from_record(self.read_metrics()[-1])
+        return TrainResult(self.run_dir, self.step, valid, self.best_valid_loss, self.total_steps)
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         """One training step on one batch; returns the objective's statistics. Where the options
@@ -371,12 +382,20 @@ class Trainer:
 
     def update(self, batch: Batch, only: Iterable[torch.nn.Parameter] | None = None) -> dict[str, float]:
         """One optimizer update on one batch (of the parameters `only`, where given): forward, the
-        objective, checks that every number is finite, backward, step."""
-        previous = drop_words(previous_tokens(batch.tokens, self.model.eos_id), self.config.training.word_dropout,
-                              self.vocab.unk_id, self.vocab.pad_id)
-        with autocast(self.device, self.precision):
-            out = self.model(batch.tokens, batch.lengths, previous=previous)
-        result = self.objective_now()(out.distortion.float(), out.kl.float(), self.step)
+        objective, checks that every number is finite, backward, step. Across processes each rank
+        computes its share of the batch's rows, with the noise drawn for the whole batch
+        (`textvae.distributed`)."""
+        rate = self.config.training.word_dropout
+        uniforms = torch.rand(batch.tokens.shape, device=self.device) if rate > 0 else None
+        eps = torch.randn(batch.tokens.size(0), self.model.config.latent_dim, device=self.device)
+        mine = share(batch.tokens.size(0), self.group)
+        tokens, lengths = batch.tokens[mine], batch.lengths[mine]
+        previous = drop_words(previous_tokens(tokens, self.model.eos_id), rate, self.vocab.unk_id, self.vocab.pad_id,
+                              None if uniforms is None else uniforms[mine])
+        with autocast(self.device, self.precision), self.rank_random_stream():
+            out = self.network(tokens, lengths, previous=previous, eps=eps[mine])
+        distortion, kl = global_means(out.distortion.float(), out.kl.float(), self.group)
+        result = self.objective_now()(distortion, kl, self.step)
         stats = result.stats()
         for term in ("distortion", "rate", "loss"):
             if not math.isfinite(stats[term]):
@@ -394,6 +413,18 @@ class Trainer:
         self.optimizer.step()
         return stats
 
+    @contextmanager
+    def rank_random_stream(self) -> Iterator[None]:
+        """Across processes, what a forward pass draws (the CNN decoder's dropout) comes from a stream
+        of this rank and step, so that the stream every rank shares stays in lockstep."""
+        if not self.group.distributed:
+            yield
+            return
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(int(np.random.SeedSequence([self.config.training.seed, self.step, self.group.rank])
+                                  .generate_state(1)[0]))
+            yield
+
     def divergence(self, term: str, value: float | str, when: str = "training") -> DivergenceError:
         """The error that stops a run whose numbers stopped being finite: nothing of it is saved."""
         kept = (f"{CHECKPOINT_FILE} still holds step {self.saved_step}, all finite"
@@ -407,7 +438,8 @@ class Trainer:
         """Validation measurements (D, R, ELBO, PPL, and MI and AU: the collapse diagnostic) into
         metrics.jsonl and the log; then the best and last weights and the checkpoint."""
         tc = self.config.training
-        metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed, latent=True)
+        metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed, latent=True,
+                                  group=self.group)
         for term in ("distortion", "rate"):
             if not math.isfinite(getattr(metrics, term)):
                 raise self.divergence(term, getattr(metrics, term), "validation")
@@ -419,26 +451,34 @@ class Trainer:
                         **{k: self.window[k] / n for k in ("loss", "distortion", "rate")}}
         valid_record = {"step": self.step, "epoch": epoch, "split": "valid", **schedule, "loss": valid_loss,
                         "aggressive": self.aggressive, **metrics.to_dict()}
-        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(_json_line(train_record) + _json_line(valid_record))
+        if self.group.main:
+            with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+                f.write(_json_line(train_record) + _json_line(valid_record))
         self.window = _empty_window()
         steering = (f"C_t {schedule['kl_target']:.2f}" if schedule["kl_target"] is not None else
                     f"KL weight {schedule['kl_weight']:.2f}")
-        say(f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  "
+        self.say(f"{self.run_dir.name}: step {self.step} (epoch {epoch:.2f}): valid D {metrics.distortion:.3f}  "
             f"R {metrics.rate:.3f}  {steering}  ELBO {metrics.elbo:.3f}  PPL {metrics.ppl_elbo:.2f}  "
             f"MI {metrics.mi:.2f}  AU {metrics.au}")
         note = metrics.collapse_note()
-        if note is not None and not self.warned_collapse:
+        if note is not None and not self.warned_collapse and self.group.main:
             log.warning("%s: step %d: %s", self.run_dir.name, self.step, note)
             self.warned_collapse = True
         self.update_aggressive(metrics.mi)
+        self.last_valid = metrics
         self.check_finite_weights()
         if valid_loss < self.best_valid_loss:
             self.best_valid_loss = valid_loss
-            save_weights(self.model, self.run_dir / BEST_WEIGHTS)
-        save_weights(self.model, self.run_dir / LAST_WEIGHTS)
+            if self.group.main:
+                save_weights(self.model, self.run_dir / BEST_WEIGHTS)
+        if self.group.main:
+            save_weights(self.model, self.run_dir / LAST_WEIGHTS)
         self.save_checkpoint()
         return metrics
+
+    def say(self, message: str) -> None:
+        if self.group.main:
+            say(message)
 
     def update_aggressive(self, mi: float | None) -> None:
         """He et al. 2019: aggressive training stops once the validation MI stops rising."""
@@ -458,11 +498,12 @@ class Trainer:
             "epoch_order": torch.from_numpy(np.concatenate(self.epoch_batches)),
             "epoch_batch_sizes": torch.tensor([len(b) for b in self.epoch_batches]),
             "best_valid_loss": self.best_valid_loss, "window": dict(self.window), "finished": self.finished,
-            "aggressive": self.aggressive, "last_mi": self.last_mi,
+            "aggressive": self.aggressive, "last_mi": self.last_mi, "world_size": self.group.world,
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        distributed.check_world(state.get("world_size", 1), self.group, str(self.run_dir))
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         order, sizes = state["epoch_order"].numpy(), state["epoch_batch_sizes"].tolist()
         self.epoch_batches = np.split(order, np.cumsum(sizes)[:-1])
@@ -480,12 +521,15 @@ class Trainer:
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         # Evaluations written after this checkpoint will be redone: drop them.
-        records = [r for r in read_metrics(self.run_dir, repair=True) if r["step"] <= self.step]
-        write_atomic(self.run_dir / METRICS_FILE, "".join(_json_line(r) for r in records).encode("utf-8"))
+        if self.group.main:
+            records = [r for r in read_metrics(self.run_dir, repair=True) if r["step"] <= self.step]
+            write_atomic(self.run_dir / METRICS_FILE, "".join(_json_line(r) for r in records).encode("utf-8"))
 
     def save_checkpoint(self) -> None:
+        """The state every rank resumes from (they share it: see textvae.distributed); rank 0 writes it."""
         self.check_finite_weights()
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
+        if self.group.main:
+            save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
         self.saved_step = self.step
 
     def check_finite_weights(self) -> None:
@@ -572,10 +616,11 @@ def train(
     both corpora are read; a corpus that changed since the run started is refused on resume."""
     set_threads(threads)
     run_dir = Path(out_dir)
+    main = distributed.current().main  # under torchrun, rank 0 alone writes the run directory
     if resume:
         if not (run_dir / CONFIG_FILE).is_file():
             raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
-        with run_lock(run_dir):
+        with run_lock(run_dir) if main else nullcontext():
             return _resume(run_dir, progress)
     if data is None:
         raise ValueError("train() needs a DataConfig unless resume=True")
@@ -589,6 +634,8 @@ def train(
     config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
     trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
     config.data.checksums = config.data.current_checksums()  # both corpora were read without error
+    if not main:
+        return _fit(trainer)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -606,7 +653,8 @@ def train(
 
 def _resume(run_dir: Path, progress: bool) -> TrainResult:
     config = RunConfig.load(run_dir)  # a resumed run keeps the configs it started with
-    litter = remove_partial_writes(run_dir)
+    main = distributed.current().main
+    litter = remove_partial_writes(run_dir) if main else []
     if litter:
         log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
                  "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
@@ -626,7 +674,8 @@ def _resume(run_dir: Path, progress: bool) -> TrainResult:
                                trainer.total_steps)
     else:
         log.info("%s has no checkpoint yet: starting it from step 0", run_dir)
-        (run_dir / METRICS_FILE).unlink(missing_ok=True)
+        if main:
+            (run_dir / METRICS_FILE).unlink(missing_ok=True)
     return _fit(trainer)
 
 
@@ -646,9 +695,11 @@ def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentence
 
 def _fit(trainer: Trainer) -> TrainResult:
     """Record where this session runs in config.json, then train."""
-    here = environment(str(trainer.device)) | {"precision": trainer.precision, "from_step": trainer.step}
+    here = environment(str(trainer.device)) | {"precision": trainer.precision, "from_step": trainer.step,
+                                               "processes": trainer.group.world}
     trainer.config.environments.append(here)
-    trainer.config.save(trainer.run_dir)
+    if trainer.group.main:
+        trainer.config.save(trainer.run_dir)
     log.info("running on %s", describe_environment(here))
     return trainer.fit()
 

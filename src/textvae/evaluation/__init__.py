@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from textvae.data.corpus import EncodedCorpus
+from textvae.distributed import SINGLE, Group
 from textvae.errors import ConfigError
 from textvae.evaluation.latent import active_units, aggregate_posterior_stats, mutual_information
 from textvae.evaluation.likelihood import CorpusScores, log_importance_weights, score_corpus
@@ -86,10 +87,11 @@ MI_SENTENCES = 4096  # the MI of training-time evaluations uses at most this man
 
 
 def evaluate_corpus(model: SentenceVAE, corpus: EncodedCorpus, batch_size: int = 256, seed: int = 0,
-                    latent: bool = False, au_threshold: float = 0.01) -> CorpusMetrics:
+                    latent: bool = False, au_threshold: float = 0.01, group: Group = SINGLE) -> CorpusMetrics:
     """D and R with one z sample per sentence (what training reports at each evaluation); with
-    `latent`, also MI (on at most MI_SENTENCES evenly spread sentences) and active units."""
-    scores = score_corpus(model, corpus, batch_size, seed)
+    `latent`, also MI (on at most MI_SENTENCES evenly spread sentences) and active units. Shared
+    between the processes of `group`, each getting the whole result."""
+    scores = score_corpus(model, corpus, batch_size, seed, group=group)
     d, r, elbo, ppl = _basic(scores, corpus.num_tokens)
     metrics = CorpusMetrics(d, r, elbo, ppl, len(corpus), corpus.num_tokens)
     if latent and len(corpus) >= 2:
@@ -102,16 +104,17 @@ def evaluate_corpus(model: SentenceVAE, corpus: EncodedCorpus, batch_size: int =
 
 def evaluate(
     model: SentenceVAE, corpus: EncodedCorpus, iw_samples: int = 500, au_threshold: float = 0.01, repeats: int = 5,
-    seed: int = 0, batch_size: int = 256, max_tokens: int = 8192, progress: bool = False,
+    seed: int = 0, batch_size: int = 256, max_tokens: int = 8192, progress: bool = False, group: Group = SINGLE,
 ) -> Evaluation:
     """All measurements on one corpus, deterministic for a seed.
 
     `iw_samples`: importance samples per sentence for nll_iw (0 skips it); `repeats`: draws of one z
-    per sentence averaged for LogDetCov and ||mu||^2; `max_tokens` bounds the decoder's work per pass.
+    per sentence averaged for LogDetCov and ||mu||^2; `max_tokens` bounds the decoder's work per pass;
+    `group`: the processes that share the work (torchrun), each getting the whole result.
     """
     if len(corpus) < 2:
         raise ConfigError("evaluation needs at least two sentences (it measures variances across sentences)")
-    scores = score_corpus(model, corpus, batch_size, seed, iw_samples, max_tokens, progress)
+    scores = score_corpus(model, corpus, batch_size, seed, iw_samples, max_tokens, progress, group)
     d, r, elbo, ppl_elbo = _basic(scores, corpus.num_tokens)
     nll_iw = ppl_iw = None
     if scores.log_marginal is not None:

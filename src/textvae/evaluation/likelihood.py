@@ -9,28 +9,36 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from textvae.data.batching import collate, length_grouped_batches
+from textvae.data.batching import Batch, collate, length_grouped_batches
 from textvae.data.corpus import EncodedCorpus
 from textvae.evaluation.latent import LOG_2PI
 from textvae.models.vae import SentenceVAE, gaussian_kl
+from textvae.distributed import SINGLE, Group, share, sum_over_ranks
 from textvae.progress import progress as progress_bar
 
 
 def log_importance_weights(
     model: SentenceVAE, tokens: Tensor, lengths: Tensor, mu: Tensor, logvar: Tensor, samples: int,
-    generator: torch.Generator | None = None, max_tokens: int = 8192,
+    generator: torch.Generator | None = None, max_tokens: int = 8192, shared: tuple[slice, int, int] | None = None,
 ) -> Tensor:
     """log p(x|z_k) + log p(z_k) - log q(z_k|x) for z_k ~ q(z|x): (samples, batch).
 
     The samples go through the decoder in chunks of about `max_tokens` target tokens, so memory
-    stays bounded whatever `samples` is."""
+    stays bounded whatever `samples` is. Where a batch is shared between processes, `tokens` to
+    `logvar` are this rank's rows of it and `shared` is (those rows, the batch's rows, its real
+    tokens): the noise is drawn for the whole batch, in the same chunks, and this rank's rows taken,
+    as one process would draw them."""
     batch = tokens.size(0)
-    per_pass = max(1, max_tokens // max(int(lengths.sum()), 1))
+    rows, batch_rows, batch_tokens = shared if shared is not None else (slice(0, batch), batch, int(lengths.sum()))
+    per_pass = max(1, max_tokens // max(batch_tokens, 1))
     std = torch.exp(0.5 * logvar)
     chunks = []
     for start in range(0, samples, per_pass):
         k = min(per_pass, samples - start)
-        eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = torch.randn((k, batch_rows, mu.size(1)), generator=generator, device=mu.device, dtype=mu.dtype)[:, rows]
+        if batch == 0:  # no row of this batch here: the draw above keeps the generator in step
+            chunks.append(torch.zeros(k, 0, device=mu.device))
+            continue
         z = mu + std * eps  # (k, batch, latent)
         log_q = (-0.5 * (eps.pow(2) + LOG_2PI) - 0.5 * logvar).sum(dim=-1)
         log_prior = (-0.5 * (z.pow(2) + LOG_2PI)).sum(dim=-1)
@@ -54,12 +62,14 @@ class CorpusScores:
 @torch.no_grad()
 def score_corpus(
     model: SentenceVAE, corpus: EncodedCorpus, batch_size: int = 256, seed: int = 0, iw_samples: int = 0,
-    max_tokens: int = 8192, progress: bool = False,
+    max_tokens: int = 8192, progress: bool = False, group: Group = SINGLE,
 ) -> CorpusScores:
     """One pass over the corpus in length-grouped batches, on the model's device.
 
     Random draws come from a generator seeded with `seed`: the same call gives the same numbers,
-    and the global random stream (training's) is left untouched."""
+    and the global random stream (training's) is left untouched. Across processes (`group`) each
+    rank scores its share of every batch with the noise one process would draw for those rows, and
+    the results are summed over ranks: every rank ends with the same numbers as one process."""
     was_training = model.training
     model.eval()
     device = model.device
@@ -68,18 +78,27 @@ def score_corpus(
     out = {name: torch.zeros(n, dtype=torch.float64) for name in ("distortion", "kl", "log_marginal")}
     mu_all, logvar_all, z_all = (torch.zeros(n, latent) for _ in range(3))
     batches = length_grouped_batches(corpus.lengths, batch_size, rng=None)
-    for indices in progress_bar(batches, desc="evaluate", unit="batch", enabled=progress):
-        batch = collate(corpus, indices).to(device)
-        index = torch.from_numpy(np.asarray(indices))
-        mu, logvar = model.encode(batch.tokens, batch.lengths)
-        z = model.reparameterize(mu, logvar, generator)
-        out["distortion"][index] = model.distortion(batch.tokens, batch.lengths, z).double().cpu()
-        out["kl"][index] = gaussian_kl(mu, logvar).sum(dim=1).double().cpu()
+    for indices in progress_bar(batches, desc="evaluate", unit="batch", enabled=progress and group.main):
+        whole = collate(corpus, indices)
+        rows = share(len(indices), group)
+        index = torch.from_numpy(np.asarray(indices[rows]))
+        batch = collate(corpus, indices[rows]).to(device) if len(index) else Batch(
+            torch.zeros(0, 1, dtype=torch.long, device=device), torch.zeros(0, dtype=torch.long, device=device), index)
+        eps = torch.randn((len(indices), latent), generator=generator, device=device)[rows]
+        if len(index) > 0:
+            mu, logvar = model.encode(batch.tokens, batch.lengths)
+            z = model.reparameterize(mu, logvar, eps=eps.to(mu.dtype))
+            out["distortion"][index] = model.distortion(batch.tokens, batch.lengths, z).double().cpu()
+            out["kl"][index] = gaussian_kl(mu, logvar).sum(dim=1).double().cpu()
+            mu_all[index], logvar_all[index], z_all[index] = mu.cpu(), logvar.cpu(), z.cpu()
         if iw_samples > 0:
+            if len(index) == 0:  # this rank has no row here, but its generator draws what the others do
+                mu = logvar = torch.zeros(0, latent, device=device)
             log_w = log_importance_weights(model, batch.tokens, batch.lengths, mu, logvar, iw_samples, generator,
-                                           max_tokens)
+                                           max_tokens, (rows, len(indices), whole.num_tokens))
             out["log_marginal"][index] = (torch.logsumexp(log_w.double(), dim=0) - math.log(iw_samples)).cpu()
-        mu_all[index], logvar_all[index], z_all[index] = mu.cpu(), logvar.cpu(), z.cpu()
     model.train(was_training)
+    for tensor in (*out.values(), mu_all, logvar_all, z_all):
+        sum_over_ranks(tensor, group)  # each sentence's numbers come from one rank, zeros from the rest
     return CorpusScores(out["distortion"], out["kl"], mu_all, logvar_all, z_all,
                         out["log_marginal"] if iw_samples > 0 else None)

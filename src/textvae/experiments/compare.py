@@ -121,7 +121,9 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
         variants = default_variants(steps, probe.eval_every, experiment.kl_targets)
     iw_samples = experiment.iw_samples if experiment.iw_samples is not None else (
         experiment.settings.iw_samples or COMPARE_IW_SAMPLES)
-    rows = run_all(plan_compare(experiment, variants, iw_samples), jobs, experiment.device, progress)
+    rows = run_all(plan_compare(experiment, variants, iw_samples), jobs, experiment.device, progress, experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return rows
     for variant, row in zip(variants, rows):
         row.update(variant=variant.name, about=variant.about, samples=prior_samples(experiment, row),
                    bleu4=next(b["bleu4"] for b in row["reconstruction"] if b["bucket"] == "all"))

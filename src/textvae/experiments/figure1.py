@@ -185,7 +185,10 @@ def run_figure1(experiment: Experiment, jobs: int = 1, progress: bool = True) ->
     """Train and evaluate every (model, C) run, then write the figure's results, plot and report."""
     started = time.perf_counter()
     prepare(experiment)
-    rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress)
+    rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress,
+                   experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return rows
     wall = time.perf_counter() - started
     write_results(experiment, rows, wall)
     try:

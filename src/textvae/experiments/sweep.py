@@ -105,6 +105,7 @@ class Experiment:
     device: str = "auto"
     precision: str = "fp32"
     iw_samples: int | None = None  # None: the preset's
+    only: str | None = None  # one cell to run ("MODEL:C", a run's name, or its index); None: all, and the outputs
 
     def __post_init__(self) -> None:
         if self.preset not in EXPERIMENT_PRESETS:
@@ -170,6 +171,20 @@ class RunSpec:
     def name(self) -> str:
         return self.run_dir.name
 
+    @property
+    def cell(self) -> str:
+        """How --only names this run: MODEL:C, or the run's name where it has no target rate."""
+        return f"{self.model}:{self.kl_target:g}" if self.kl_target is not None else self.name
+
+
+def select_cell(specs: Sequence[RunSpec], only: str) -> RunSpec:
+    """The run --only names: by MODEL:C, by run name, or by its 0-based index in the sweep."""
+    for index, spec in enumerate(specs):
+        if only in (spec.cell, spec.name, str(index)):
+            return spec
+    names = ", ".join(f"{i}={s.cell}" for i, s in enumerate(specs))
+    raise ConfigError(f"--only {only!r} names no run of this sweep; its runs are {names}")
+
 
 def run_name(model: str, kl_target: float) -> str:
     return f"{model}-C{kl_target:g}"
@@ -198,6 +213,12 @@ def prepare(experiment: Experiment) -> None:
     Several experiments (figure1, table1, table2) may share a directory, and so reuse each other's
     runs, when they agree on the settings a run depends on (SHARED_SETTINGS)."""
     experiment.root.mkdir(parents=True, exist_ok=True)
+    # Cells of one sweep may start at once on a cluster: one at a time writes these shared files.
+    with run_lock(experiment.root, wait=600.0):
+        _prepare(experiment)
+
+
+def _prepare(experiment: Experiment) -> None:
     shared = {k: getattr(experiment, k) for k in SHARED_SETTINGS}
     record = experiment.root / EXPERIMENT_FILE
     if record.exists():
@@ -364,10 +385,19 @@ def parallel_map(function: Callable[[T, str | None, bool], R], items: Sequence[T
         signal.signal(signal.SIGTERM, previous_handler)
 
 
-def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
+def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True,
+            only: str | None = None) -> list[dict[str, Any]]:
     """Every run's row of results, in the order of `specs`; runs that are missing are trained,
     `jobs` at a time (see `parallel_map`). What finished stays when it is stopped, and the next
-    call picks up from there."""
+    call picks up from there. With `only`, just that run (one cell of a cluster's job array), and
+    its row alone."""
+    if only is not None:
+        spec = select_cell(specs, only)
+        row = complete_run(spec, None, progress)
+        done = sum(is_complete(s) for s in specs)
+        log.info("%s done: %d of %d runs of this sweep have finished; run the command again without --only to "
+                 "write its outputs once they all have", spec.cell, done, len(specs))
+        return [row]
     pending = [s for s in specs if not is_complete(s)]
     log.info("%d runs: %d finished before, %d to do", len(specs), len(specs) - len(pending), len(pending))
     rows: dict[str, dict[str, Any]] = {s.name: complete_run(s) for s in specs if is_complete(s)}

@@ -42,7 +42,9 @@ def run_table1(experiment: Experiment, jobs: int = 1, progress: bool = True) -> 
     started = time.perf_counter()
     prepare(experiment)
     specs = plan_runs(experiment, experiment.models, experiment.kl_targets, reconstruct=True)
-    rows = run_all(specs, jobs, experiment.device, progress)
+    rows = run_all(specs, jobs, experiment.device, progress, experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return rows
     wall = time.perf_counter() - started
     write_results(experiment, rows, wall, stem="table1")
     write_text(experiment.root / "table1.md", table1_markdown(experiment, rows, wall))

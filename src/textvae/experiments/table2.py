@@ -50,7 +50,10 @@ def run_table2(experiment: Experiment, start: str = DEFAULT_FROM, end: str = DEF
     """Train (or reuse) each (model, C) run and write table2.md with its interpolations."""
     started = time.perf_counter()
     prepare(experiment)
-    rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress)
+    rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress,
+                   experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return rows
     text = table2_markdown(experiment, rows, start, end, steps, time.perf_counter() - started)
     write_text(experiment.root / "table2.md", text)
     return rows

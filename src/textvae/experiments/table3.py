@@ -174,7 +174,10 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
     """Every (C, scheme, copy) cell and the reference; writes table3.md / .json / .png."""
     started = time.perf_counter()
     prepare(experiment)
-    runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress)
+    runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress,
+                   experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return runs
     size = len(read_sentences(experiment.test))
     lm, lm_training = experiment.settings.language_model()
     root, vocab = experiment.root / "table3", experiment.root / "vocab.txt"

@@ -56,7 +56,10 @@ def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = 
 
     started = time.perf_counter()
     prepare(experiment)
-    runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress)
+    runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress,
+                   experiment.only)
+    if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
+        return runs
     pairs = read_pairs(pairs_file, grouping="marvin-linzen")
     scores = {run["C"]: syneval(load(experiment.root / "runs" / run["run"], device=experiment.device, precision="fp32"), pairs,
                                 skip_oov) for run in runs}

@@ -65,8 +65,11 @@ class SentenceVAE(nn.Module):
         return self.to_mu(summary), self.to_logvar(summary)
 
     @staticmethod
-    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None,
+                       eps: Tensor | None = None) -> Tensor:
+        """z = mu + sigma * eps, eps ~ N(0, I) drawn here (from `generator`) unless given."""
+        if eps is None:
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def decoder_inputs(self, previous_tokens: Tensor, z: Tensor) -> Tensor:
@@ -83,8 +86,8 @@ class SentenceVAE(nn.Module):
         return sentence_nll(self.to_vocab, features, tokens, lengths)
 
     def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None,
-                previous: Tensor | None = None) -> VAEOutput:
-        """One z sample per sentence: the terms of the ELBO."""
+                previous: Tensor | None = None, eps: Tensor | None = None) -> VAEOutput:
+        """One z sample per sentence (noise `eps` where given): the terms of the ELBO."""
         mu, logvar = self.encode(tokens, lengths)
-        z = self.reparameterize(mu, logvar, generator)
+        z = self.reparameterize(mu, logvar, generator, eps)
         return VAEOutput(self.distortion(tokens, lengths, z, previous), gaussian_kl(mu, logvar), mu, logvar, z)

@@ -1,0 +1,114 @@
+"""Training and evaluation across processes (torchrun, gloo on CPU): the same result as one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY_SENTENCES
+from textvae.serialization import load_checkpoint
+
+pytestmark = pytest.mark.slow
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+TINY = ["--model", "lstm-lstm", "--embedding-dim", "16", "--hidden-dim", "24", "--latent-dim", "4", "--C", "3",
+        "--batch-size", "7", "--eval-every", "5", "--checkpoint-every", "2", "--seed", "3", "--device", "cpu",
+        "--word-dropout", "0.2", "--no-progress"]
+
+
+def torchrun(processes: int, *args: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
+            "-m", "textvae", "--quiet", *args]
+
+
+def one_process(*args: str) -> list[str]:
+    return [sys.executable, "-m", "textvae", "--quiet", *args]
+
+
+def train_args(out: Path, corpus, steps: int) -> list[str]:
+    train_file, valid_file = corpus
+    return ["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(out), "--max-steps",
+            str(steps), *TINY]
+
+
+def run(command: list[str]) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def assert_same_weights(a: Path, b: Path, exact: bool = False) -> None:
+    first, second = load_file(str(a)), load_file(str(b))
+    assert first.keys() == second.keys()
+    for name in first:
+        if exact:
+            assert torch.equal(first[name], second[name]), name
+        else:
+            torch.testing.assert_close(first[name], second[name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_two_processes_train_the_weights_one_process_trains(tmp_path, tiny_corpus):
+    """Global batch 7 split 4 + 3 over two gloo ranks, word dropout on: the same noise, the same
+    global loss, the same averaged gradients, so the same weights (up to float summation order)."""
+    run(one_process(*train_args(tmp_path / "one", tiny_corpus, 20)))
+    run(torchrun(2, *train_args(tmp_path / "two", tiny_corpus, 20)))
+    assert_same_weights(tmp_path / "one" / "last.safetensors", tmp_path / "two" / "last.safetensors")
+    one = [json.loads(l) for l in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    two = [json.loads(l) for l in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in one] == [r["step"] for r in two]
+    for a, b in zip(one, two):
+        assert a["rate"] == pytest.approx(b["rate"], rel=1e-4, abs=1e-5)
+        assert a["distortion"] == pytest.approx(b["distortion"], rel=1e-4)
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert config["environments"][0]["processes"] == 2
+    assert not list((tmp_path / "two").glob("*.rank*"))  # one writer: rank 0
+
+
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(tmp_path, tiny_corpus):
+    steps = 40
+    run(torchrun(2, *train_args(tmp_path / "whole", tiny_corpus, steps)))
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(torchrun(2, *train_args(killed, tiny_corpus, steps)), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    checkpoint = killed / "checkpoint.safetensors"
+    while not (checkpoint.exists() and load_checkpoint(checkpoint)["step"] >= 8):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks at once
+    process.wait()
+    at_kill = load_checkpoint(checkpoint)["step"]
+    assert 8 <= at_kill < steps
+    refused = subprocess.run(one_process("train", "--out", str(killed), "--resume"), env=ENV, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "trained on 2 processes; resume it with the same number" in refused.stderr
+    run(torchrun(2, "train", "--out", str(killed), "--resume", "--no-progress"))
+    assert_same_weights(tmp_path / "whole" / "last.safetensors", killed / "last.safetensors", exact=True)
+    assert (killed / "metrics.jsonl").read_text() == (tmp_path / "whole" / "metrics.jsonl").read_text()
+
+
+def test_sharded_evaluation_equals_one_process(tmp_path, tiny_corpus):
+    run(one_process(*train_args(tmp_path / "run", tiny_corpus, 10)))
+    data = tmp_path / "eval.txt"  # 29 sentences: batches of 8 (and a last of 5) split over 2 and 3 ranks
+    data.write_text("\n".join((TINY_SENTENCES * 4)[:29]) + "\n", encoding="utf-8")
+    args = ["evaluate", str(tmp_path / "run"), "--data", str(data), "--iw-samples", "7", "--iw-batch-tokens", "40",
+            "--batch-size", "8", "--json", "--no-progress"]
+    alone = json.loads(run(one_process(*args)).stdout)
+    for processes in (2, 3):
+        shared = json.loads(run(torchrun(processes, *args)).stdout)
+        assert shared.keys() == alone.keys()
+        for key, value in alone.items():
+            if isinstance(value, list):
+                assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+            elif isinstance(value, float):
+                assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+            else:
+                assert shared[key] == value, key
