@@ -375,3 +375,15 @@ def test_cells_run_one_by_one_then_gathered_make_the_table_one_sweep_makes(corpu
     with pytest.raises(SystemExit) as done:
         main([*common, "--only", "lstm-lstm:99"])
     assert done.value.code == 2
+
+
+def test_figure1_probes_the_built_in_corpus_factors(figure1):
+    experiment, rows = figure1
+    assert experiment.probe_labels.endswith("test.factors.jsonl")  # found beside --test
+    for row in rows:
+        assert {"sentiment", "tense", "construction", "length"} <= set(row["probes"])
+        assert (experiment.root / "runs" / row["run"] / "probes.json").exists()
+    report = (experiment.root / "report.md").read_text()
+    assert "## What z encodes: linear probes of the test split" in report
+    assert "Order in which lstm-lstm's code takes the factors up as C grows" in report
+    assert "| sentiment |" in report

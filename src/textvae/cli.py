@@ -593,6 +593,9 @@ def experiment(
         help="table4: minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
              "../shared/data/syneval/marvin_linzen_2018.jsonl.")] = None,
     skip_oov: Annotated[bool, typer.Option(help="table4: skip pairs with out-of-vocabulary words.")] = False,
+    labels: Annotated[Optional[Path], typer.Option(
+        "--labels-test", help="figure1: labels of the test split, one a line or JSON lines of factor -> value, to "
+                              "probe what z encodes [default: the built-in corpus's factors beside --test].")] = None,
     only: Annotated[Optional[str], typer.Option(
         help="Run one cell only: MODEL:C (e.g. lstm-lstm:15), a run's name (compare: its variant, e.g. "
              "lstm-lstm-elbo) or its 0-based index, as a job array's task does on a cluster; a call without it "
@@ -622,7 +625,8 @@ def experiment(
     except ValueError:
         raise typer.BadParameter(f"--C takes comma-separated numbers, got {kl_targets!r}") from None
     settings = Experiment(name.value, str(train), str(valid), str(test), str(out), preset.value, model_list, c_list,
-                          epochs, max_steps, seed, device, precision.value, iw_samples, only)
+                          epochs, max_steps, seed, device, precision.value, iw_samples, only,
+                          None if labels is None else str(labels))
     if name is ExperimentName.figure1:
         run_figure1(settings, jobs, progress)
     elif name is ExperimentName.table1:
@@ -764,6 +768,49 @@ def syneval(
     for r in rows:
         typer.echo(f"| {r.group} | {r.pairs} | {r.scored} | {r.skipped} | {r.ties} | {100 * r.oov_share:.1f} | "
                    f"{pct(r.pos)} | {pct(r.neg)} | {pct(r.pos_mean)} | {pct(r.neg_mean)} | {pct(r.lm)} |")
+
+
+@app.command()
+def probe(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
+    data: Annotated[Path, typer.Option(help="Sentences, one a line.")],
+    labels: Annotated[Path, typer.Option(
+        help="Their labels, one a line (the factor takes the file's name, or --factor), or a JSON object a line of "
+             "factor -> value (e.g. the built-in corpus's test.factors.jsonl).")],
+    factor: Annotated[Optional[str], typer.Option(help="The factor's name for a file of plain labels.")] = None,
+    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
+    max_sentences: Annotated[Optional[int], typer.Option(min=10, help="Probe the first this many sentences.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the folds.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    weights: WeightsOption = "best",
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+) -> None:
+    """What z encodes: a linear probe from the posterior mean to each factor (accuracy against the majority
+    baseline, and H(factor) - cross-entropy in nats), and to the sentence's length (R^2)."""
+    from textvae.evaluation.probes import aligned, probe as run_probes
+
+    sentences, factors = aligned(data, labels, factor, max_sentences)
+    vae = _load(run_dir, device, weights, "fp32", threads)
+    vae.warn_unknown(sentences, str(data))
+    results = run_probes(vae, sentences, factors, folds, seed)
+    if as_json:
+        typer.echo(json.dumps({"data": str(data), "labels": str(labels), "folds": folds,
+                               "probes": [r.to_dict() for r in results]}))
+        return
+    typer.echo(f"| factor | classes | accuracy | majority baseline | information (nats) | H(factor) |")
+    typer.echo("|---|---|---|---|---|---|")
+    for r in results:
+        if r.r2 is not None:
+            typer.echo(f"| {r.factor} | - | R^2 {_interval(r.r2, 3)} | R^2 0 | - | - |")
+        else:
+            typer.echo(f"| {r.factor} | {r.classes} | {_interval(r.accuracy, 3)} | {_interval(r.majority, 3)} | "
+                       f"{_interval(r.information, 3)} | {r.entropy:.3f} |")
+    typer.echo(f"({len(sentences)} sentences, {folds} folds; intervals: 95% over the folds)")
+
+
+def _interval(value: Any, digits: int) -> str:
+    return f"{value.mean:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
 def _usage_error(err: Exception) -> str:

@@ -178,7 +178,54 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
     differing = [t for t in trends if t.agrees is False]
     lines += ["", "## Where this run differs from the paper, and why", ""]
     lines += [f"- {t.model}, {t.quantity}: {t.why}." for t in differing] or ["- Nowhere: every checked trend agrees."]
+    if any("probes" in r for r in rows):
+        lines += ["", *probe_section(experiment, rows)]
     return "\n".join(lines) + "\n"
+
+
+def first_informative_c(rows: Sequence[dict[str, Any]], factor: str) -> float | None:
+    """The smallest C whose probe beats the majority baseline beyond both 95% intervals (for length:
+    an R^2 interval above 0.05)."""
+    for row in sorted(rows, key=lambda r: r["C"]):
+        result = row.get("probes", {}).get(factor)
+        if result is None:
+            continue
+        if result.get("r2"):
+            if result["r2"]["low"] > 0.05:
+                return row["C"]
+        elif result["accuracy"]["low"] > result["majority"]["high"]:
+            return row["C"]
+    return None
+
+
+def probe_section(experiment: Experiment, rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Probe accuracy by factor and C, and the order in which z takes the factors up."""
+    from textvae.experiments.plots import probe_value
+
+    factors = list(dict.fromkeys(f for r in rows for f in r.get("probes", {})))
+    targets = sorted({r["C"] for r in rows})
+    lines = ["## What z encodes: linear probes of the test split", "",
+             f"Labels `{experiment.probe_labels}`. A logistic-regression probe from the posterior mean to each factor "
+             "(5 stratified folds of the test split's first 10,000 sentences): held-out accuracy, against the "
+             "majority-class baseline; for length, a linear regression's R^2.", ""]
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = rows_of(rows, model)
+        table = []
+        for factor in factors:
+            probed = [r for r in mine if factor in r.get("probes", {})]
+            baseline = ("-" if factor == "length" else
+                        cell(float(np.mean([r["probes"][factor]["majority"]["mean"] for r in probed])), 3))
+            by_c = {r["C"]: probe_value(r, factor) for r in probed}
+            table.append([factor, baseline, *(cell(by_c.get(c), 3) for c in targets)])
+        lines += [f"### {model}", "", markdown_table(["factor", "majority", *(f"C={c:g}" for c in targets)], table), ""]
+        firsts = sorted(((first_informative_c(mine, f), f) for f in factors), key=lambda x: (x[0] is None, x[0] or 0))
+        taken = [f"{f} (from C = {c:g})" for c, f in firsts if c is not None]
+        never = [f for c, f in firsts if c is None]
+        lines.append(f"Order in which {model}'s code takes the factors up as C grows: "
+                     + (", ".join(taken) if taken else "none beats its baseline at any C")
+                     + (f"; never beyond the baseline: {', '.join(never)}" if never and taken else "") + ".")
+        lines.append("")
+    return lines
 
 
 def run_figure1(experiment: Experiment, jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:

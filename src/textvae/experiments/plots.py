@@ -33,16 +33,35 @@ def _pyplot() -> Any:
     return plt
 
 
+def probe_value(row: dict[str, Any], factor: str) -> float | None:
+    """A run's probe score of a factor: held-out accuracy, or R^2 for length."""
+    result = row.get("probes", {}).get(factor)
+    if result is None:
+        return None
+    return (result["r2"] if result.get("r2") else result["accuracy"])["mean"]
+
+
 def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | None = None) -> Path:
-    """Five panels against C (log scale), one line per model; R's panel has the R = C diagonal."""
+    """Five panels against C (log scale), one line per model; R's panel has the R = C diagonal. Where
+    the runs were probed, a panel per factor: the probe's accuracy (R^2 for length), with the
+    majority baseline dashed."""
     plt = _pyplot()
     models = list(dict.fromkeys(r["model"] for r in rows))
     targets = sorted({r["C"] for r in rows})
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), constrained_layout=True)
-    for ax, (key, label) in zip(axes.flat, FIGURE1_PANELS):
+    factors = list(dict.fromkeys(f for r in rows for f in r.get("probes", {})))
+    panels = [*FIGURE1_PANELS, *((f"probe:{f}", f"{f}: probe {'R^2' if f == 'length' else 'accuracy'}")
+                                for f in factors)]
+    columns = 3
+    rows_of_panels = -(-(len(panels) + 1) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(13, 3.75 * rows_of_panels), constrained_layout=True)
+    for ax, (key, label) in zip(axes.flat, panels):
+        value = (lambda r, f=key[6:]: probe_value(r, f)) if key.startswith("probe:") else (lambda r, k=key: r.get(k))
         for model in models:
-            mine = [r for r in rows_of(rows, model) if r.get(key) is not None]
-            ax.plot([r["C"] for r in mine], [r[key] for r in mine], marker="o", label=model)
+            mine = [r for r in rows_of(rows, model) if value(r) is not None]
+            ax.plot([r["C"] for r in mine], [value(r) for r in mine], marker="o", label=model)
+        if key.startswith("probe:") and key != "probe:length":
+            baseline = [r["probes"][key[6:]]["majority"]["mean"] for r in rows if key[6:] in r.get("probes", {})]
+            ax.axhline(sum(baseline) / len(baseline), color="grey", linestyle=":", label="majority class")
         if key == "rate":
             ax.plot(targets, targets, linestyle="--", color="grey", label="R = C")
         if key == "mu_norm_sq":
@@ -55,8 +74,9 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
         ax.set_xlabel("C: target rate (nats)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     legend_ax = axes.flat[-1]
-    legend_ax.axis("off")
     handles, labels = axes.flat[1].get_legend_handles_labels()
     legend_ax.legend(handles, labels, loc="center", fontsize=12, frameon=False)
     fig.suptitle("Test-split measurements against the target rate C")

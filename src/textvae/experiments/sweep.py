@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 T, R = TypeVar("T"), TypeVar("R")
 EVALUATION_FILE, RECONSTRUCTION_FILE, EXPERIMENT_FILE = "evaluation.json", "reconstruction.json", "experiment.json"
+PROBES_FILE = "probes.json"
 MODELS = ("lstm-lstm", "gru-gru", "lstm-cnn")
 
 
@@ -106,6 +107,7 @@ class Experiment:
     precision: str = "fp32"
     iw_samples: int | None = None  # None: the preset's
     only: str | None = None  # one cell to run ("MODEL:C", a run's name, or its index); None: all, and the outputs
+    labels: str | None = None  # labels of the test split for probes (textvae.evaluation.probes); see `probe_labels`
 
     def __post_init__(self) -> None:
         if self.preset not in EXPERIMENT_PRESETS:
@@ -125,6 +127,14 @@ class Experiment:
     @property
     def settings(self) -> ExperimentPreset:
         return EXPERIMENT_PRESETS[self.preset]
+
+    @property
+    def probe_labels(self) -> str | None:
+        """The test split's labels: those given, or the built-in corpus's factors beside its test file."""
+        if self.labels is not None:
+            return self.labels
+        beside = Path(self.test).with_name(Path(self.test).name.split(".")[0] + ".factors.jsonl")
+        return str(beside) if beside.exists() else None
 
     @property
     def test_iw_samples(self) -> int:
@@ -166,6 +176,7 @@ class RunSpec:
     test: str
     iw_samples: int
     reconstruct: bool = False
+    labels: str | None = None  # probe the test split against these labels (probes.json)
 
     @property
     def name(self) -> str:
@@ -194,7 +205,7 @@ def plan_runs(experiment: Experiment, models: Sequence[str], kl_targets: Sequenc
               reconstruct: bool = False) -> list[RunSpec]:
     return [
         RunSpec(model, c, experiment.root / "runs" / run_name(model, c), experiment.run_config(model, c),
-                experiment.test, experiment.test_iw_samples, reconstruct)
+                experiment.test, experiment.test_iw_samples, reconstruct, experiment.probe_labels)
         for model in models for c in kl_targets
     ]
 
@@ -268,10 +279,29 @@ def ensure_evaluated(spec: RunSpec) -> dict[str, Any]:
     path = spec.run_dir / EVALUATION_FILE
     if path.exists():
         return read_json(path)
-    vae = load(spec.run_dir, device=spec.config.training.device)
+    vae = load(spec.run_dir, device=spec.config.training.device, precision="fp32")
     corpus = load_corpus(spec.test, vae.vocab, spec.config.data.max_length, name="test")
     result = evaluate(vae.model, corpus, iw_samples=spec.iw_samples, seed=spec.config.training.seed)
     record = {"test": spec.test, "weights": "best", "iw_samples": spec.iw_samples, **result.to_dict()}
+    write_json(path, record)
+    return record
+
+
+PROBE_SENTENCES = 10_000  # of the test split, at most
+
+
+def ensure_probed(spec: RunSpec) -> dict[str, Any]:
+    """Linear probes of the test split's factors on the run's posterior means, kept in probes.json."""
+    from textvae.api import load
+    from textvae.evaluation.probes import aligned, probe
+
+    path = spec.run_dir / PROBES_FILE
+    if path.exists():
+        return read_json(path)
+    sentences, factors = aligned(spec.test, spec.labels, "label", PROBE_SENTENCES)
+    vae = load(spec.run_dir, device=spec.config.training.device, precision="fp32")
+    record = {"test": spec.test, "labels": spec.labels, "weights": "best",
+              "probes": {r.factor: r.to_dict() for r in probe(vae, sentences, factors, seed=spec.config.training.seed)}}
     write_json(path, record)
     return record
 
@@ -306,6 +336,8 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
         row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
         if spec.reconstruct:
             row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
+        if spec.labels is not None:
+            row["probes"] = ensure_probed(spec)["probes"]
     status = "finished before" if finished_before else f"done in {time.perf_counter() - started:.0f} s"
     log.info("%s: %s (rate %.2f, distortion %.2f)", spec.name, status, row["rate"], row["distortion"])
     return row
@@ -314,7 +346,8 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
 # -- many runs ------------------------------------------------------------------------------------
 def is_complete(spec: RunSpec) -> bool:
     return (spec.run_dir / EVALUATION_FILE).exists() and (
-        not spec.reconstruct or (spec.run_dir / RECONSTRUCTION_FILE).exists())
+        not spec.reconstruct or (spec.run_dir / RECONSTRUCTION_FILE).exists()) and (
+        spec.labels is None or (spec.run_dir / PROBES_FILE).exists())
 
 
 def devices_for(device: str) -> list[str]:
