@@ -809,6 +809,29 @@ def probe(
     typer.echo(f"({len(sentences)} sentences, {folds} folds; intervals: 95% over the folds)")
 
 
+@app.command()
+def explore(
+    run_dirs: Annotated[list[Path], typer.Argument(help="One or more run directories written by `textvae train`.")],
+    data: Annotated[Optional[Path], typer.Option(
+        help="Sentences for the map, one a line [default: each run's validation split].")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        help="Their labels (one a line, or JSON lines of factor -> value) to colour the map.")] = None,
+    max_points: Annotated[int, typer.Option(min=2, help="Sentences on the map, at most.")] = 2000,
+    host: Annotated[str, typer.Option(help="Address to serve on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
+    device: DeviceOption = "auto",
+    threads: ThreadsOption = None,
+) -> None:
+    """A latent explorer in the browser (and a JSON model server: /encode, /decode, /interpolate, /sample)."""
+    from textvae.explore import build_service, create_app
+    from textvae.runtime import set_threads
+
+    set_threads(threads)
+    app = create_app(build_service(run_dirs, data, labels, max_points, device))
+    log.info("textvae explorer on http://%s:%d/ (Ctrl-C stops it)", host, port)
+    app.run(host=host, port=port, threaded=False)
+
+
 def _interval(value: Any, digits: int) -> str:
     return f"{value.mean:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
