@@ -816,6 +816,8 @@ def explore(
         help="Sentences for the map, one a line [default: each run's validation split].")] = None,
     labels: Annotated[Optional[Path], typer.Option(
         help="Their labels (one a line, or JSON lines of factor -> value) to colour the map.")] = None,
+    color_by: Annotated[Optional[str], typer.Option(
+        help="The factor that colours the map where the labels hold several [default: the first].")] = None,
     max_points: Annotated[int, typer.Option(min=2, help="Sentences on the map, at most.")] = 2000,
     host: Annotated[str, typer.Option(help="Address to serve on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
@@ -827,7 +829,7 @@ def explore(
     from textvae.runtime import set_threads
 
     set_threads(threads)
-    app = create_app(build_service(run_dirs, data, labels, max_points, device))
+    app = create_app(build_service(run_dirs, data, labels, max_points, device, color_by))
     log.info("textvae explorer on http://%s:%d/ (Ctrl-C stops it)", host, port)
     app.run(host=host, port=port, threaded=False)
 

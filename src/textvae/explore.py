@@ -195,8 +195,9 @@ class Service:
 
 
 def build_service(run_dirs: list[Path], data: Path | None = None, labels: Path | None = None,
-                  max_points: int = MAX_POINTS, device: str = "cpu") -> Service:
-    """Load every run and map `data` (default: each run's validation split) with its labels."""
+                  max_points: int = MAX_POINTS, device: str = "cpu", color_by: str | None = None) -> Service:
+    """Load every run and map `data` (default: each run's validation split), coloured by its labels
+    (of the factor `color_by` where the labels hold several; the first by default)."""
     from textvae.data.corpus import read_lines
     from textvae.evaluation.probes import aligned
 
@@ -208,8 +209,10 @@ def build_service(run_dirs: list[Path], data: Path | None = None, labels: Path |
             raise ConfigError(f"{run_dir}: its validation split is not where config.json says; give --data")
         if labels is not None:
             sentences, factors = aligned(corpus, labels, "label", max_points)
-            label_list: list[str] | None = [" / ".join(v) for v in zip(*factors.values())] if len(factors) > 1 else \
-                next(iter(factors.values()))
+            chosen = color_by if color_by is not None else next(iter(factors))
+            if chosen not in factors:
+                raise ConfigError(f"--color-by {chosen!r}: the labels hold {', '.join(factors)}")
+            label_list: list[str] | None = factors[chosen]
         else:
             sentences = [line for _, line in read_lines(corpus) if line.strip()][:max_points]
             label_list = None
