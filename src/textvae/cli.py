@@ -219,7 +219,8 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue the run in --out; its saved configs replace the other options.")] = False,
     progress: ProgressOption = True,
 ) -> None:
-    """Train a sentence VAE with the beta-C objective."""
+    """Train a sentence VAE (the beta-C objective unless --objective says otherwise); under torchrun, on every
+    process it starts."""
     from textvae.models.config import PRESETS, ModelConfig
     from textvae.training import DataConfig, TrainConfig
     from textvae.training import train as run_training
