@@ -59,6 +59,8 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
         for model in models:
             mine = [r for r in rows_of(rows, model) if value(r) is not None]
             ax.plot([r["C"] for r in mine], [value(r) for r in mine], marker="o", label=model)
+        if key.startswith("probe:"):
+            ax.set_ylim(0.0, 1.02)  # accuracy and R^2 on one scale, so noise does not look like a trend
         if key.startswith("probe:") and key != "probe:length":
             baseline = [r["probes"][key[6:]]["majority"]["mean"] for r in rows if key[6:] in r.get("probes", {})]
             ax.axhline(sum(baseline) / len(baseline), color="grey", linestyle=":", label="majority class")
@@ -113,27 +115,37 @@ def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any], path: Path) -> Path:
-    """Test NLL and MI against the rate, one labelled point per run; the language model's NLL as the
-    floor, and MI = R as the ceiling MI can reach."""
+    """Against the rate, one labelled point per run: the test NLL above the language model's (the
+    floor), and the MI with its two ceilings, MI = R and log N."""
+    import math
+
     plt = _pyplot()
-    fig, (nll_ax, mi_ax) = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
-    for row in rows:
-        for ax, key in ((nll_ax, "nll_iw"), (mi_ax, "mi")):
-            if row.get(key) is None:
+    fig, (nll_ax, mi_ax) = plt.subplots(1, 2, figsize=(13, 5.5), constrained_layout=True)
+    for i, row in enumerate(rows):
+        colour = "tab:blue" if row["C"] is None else "tab:orange"
+        offset = (5, 10 * (i % 4) - 12)  # staggered, so that runs at the same rate stay legible
+        for ax, value in ((nll_ax, None if row.get("nll_iw") is None else row["nll_iw"] - language_model["nll"]),
+                          (mi_ax, row.get("mi"))):
+            if value is None:
                 continue
-            ax.scatter(row["rate"], row[key], color="tab:blue" if row["C"] is None else "tab:orange")
-            ax.annotate(row["variant"], (row["rate"], row[key]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    nll_ax.axhline(language_model["nll"], color="grey", linestyle="--", label="LSTM language model")
-    nll_ax.set_ylabel("test NLL, importance-weighted (nats / sentence)")
-    nll_ax.legend()
+            ax.scatter(row["rate"], value, color=colour)
+            ax.annotate(row["variant"], (row["rate"], value), textcoords="offset points", xytext=offset, fontsize=8)
+    nll_ax.axhline(0.0, color="grey", linestyle="--", label=f"LSTM language model ({language_model['nll']:.2f})")
+    nll_ax.set_yscale("symlog", linthresh=1.0)
+    nll_ax.set_ylabel("test NLL minus the language model's (nats / sentence, symmetric log)")
     top = max([r["rate"] for r in rows] + [1.0])
     mi_ax.plot([0, top], [0, top], color="grey", linestyle="--", label="MI = R")
-    mi_ax.set_ylabel("I(x; z) on the test split (nats)")
-    mi_ax.legend()
+    sentences = rows[0].get("sentences")
+    if sentences:
+        mi_ax.axhline(math.log(sentences), color="grey", linestyle=":", label=f"log N: the estimate's ceiling")
+    mi_ax.set_yscale("symlog", linthresh=1.0)
+    mi_ax.set_ylabel("I(x; z) on the test split (nats, symmetric log)")
     for ax in (nll_ax, mi_ax):
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlabel("R: rate (nats, symmetric log scale)")
+        ax.set_xlim(left=-0.1)
+        ax.set_xlabel("R: rate (nats, symmetric log)")
         ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
     fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split")
     fig.savefig(path, dpi=110)
     plt.close(fig)
