@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path
@@ -14,8 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from textvae import distributed
+from textvae.data.tokenize import TOKENIZERS
 from textvae.errors import DivergenceError, TextVAEError
 from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
+from textvae.experiments.sweep import EXPERIMENT_PRESETS
+from textvae.generation.decoding import STRATEGIES
+from textvae.models.config import PRESETS
+from textvae.models.rnn import RNN_INITS
+from textvae.objectives import ANNEAL_SHAPES, FREE_BITS_MODES, OBJECTIVES
+from textvae.precision import PRECISIONS
 from textvae.training import DEFAULT_MAX_LENGTH
 
 if TYPE_CHECKING:
@@ -42,45 +50,21 @@ ProgressOption = Annotated[bool, typer.Option(
     help="Report progress: a bar on a terminal, a line every 20 s when output goes to a file or pipe.")]
 
 
-class Preset(str, Enum):
-    paper = "paper"
-    small = "small"
-    cpu_small = "cpu-small"
+def choices(name: str, values: Iterable[str]) -> Any:
+    """An Enum of a library's names, for typer's choices (members: the names with - as _)."""
+    return Enum(name, {value.replace("-", "_"): value for value in values}, type=str)
 
 
-class Precision(str, Enum):
-    fp32 = "fp32"
-    bf16 = "bf16"
-    auto = "auto"
-
-
-class RNNInit(str, Enum):
-    tf = "tf"
-    torch = "torch"
-
-
-class Tokenize(str, Enum):
-    none = "none"
-    moses = "moses"
-
-
-class Objective(str, Enum):
-    beta_c = "beta-c"
-    elbo = "elbo"
-    beta = "beta"
-    anneal = "anneal"
-    cyclical = "cyclical"
-    free_bits = "free-bits"
-
-
-class AnnealShape(str, Enum):
-    linear = "linear"
-    logistic = "logistic"
-
-
-class FreeBitsMode(str, Enum):
-    dim = "dim"
-    batch = "batch"
+# The command line offers what the library defines, from where it defines it.
+Preset = choices("Preset", PRESETS)
+Precision = choices("Precision", PRECISIONS)
+RNNInit = choices("RNNInit", RNN_INITS)
+Tokenize = choices("Tokenize", TOKENIZERS)
+Objective = choices("Objective", OBJECTIVES)
+AnnealShape = choices("AnnealShape", ANNEAL_SHAPES)
+FreeBitsMode = choices("FreeBitsMode", FREE_BITS_MODES)
+Strategy = choices("Strategy", STRATEGIES)
+ExperimentPreset = choices("ExperimentPreset", EXPERIMENT_PRESETS)
 
 
 DecodePrecisionOption = Annotated[Precision, typer.Option(
@@ -360,14 +344,6 @@ def _buckets(text: str) -> list[int]:
     return bounds
 
 
-class Strategy(str, Enum):
-    greedy = "greedy"
-    sample = "sample"
-    top_k = "top-k"
-    top_p = "top-p"
-    beam = "beam"
-
-
 @app.command()
 def sample(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `textvae train`.")],
@@ -529,11 +505,6 @@ def demo(
     report = run_demo(out, kl_target=kl_target, model=model, max_steps=max_steps, time_budget=time_budget, seed=seed,
                       progress=progress, threads=threads)
     typer.echo(report)
-
-
-class ExperimentPreset(str, Enum):
-    paper = "paper"
-    cpu_small = "cpu-small"
 
 
 class ExperimentName(str, Enum):
