@@ -383,6 +383,9 @@ def test_figure1_probes_the_built_in_corpus_factors(figure1):
     for row in rows:
         assert {"sentiment", "tense", "construction", "length"} <= set(row["probes"])
         assert (experiment.root / "runs" / row["run"] / "probes.json").exists()
+    from textvae.data.synthetic import read_factors
+
+    assert len(read_factors(experiment.probe_labels)) == 50  # the labels file is read, never written
     report = (experiment.root / "report.md").read_text()
     assert "## What z encodes: linear probes of the test split" in report
     assert "Order in which lstm-lstm's code takes the factors up as C grows" in report

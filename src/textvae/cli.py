@@ -565,9 +565,10 @@ def experiment(
         help="table4: minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
              "../shared/data/syneval/marvin_linzen_2018.jsonl.")] = None,
     skip_oov: Annotated[bool, typer.Option(help="table4: skip pairs with out-of-vocabulary words.")] = False,
-    labels: Annotated[Optional[Path], typer.Option(
-        "--labels-test", help="figure1: labels of the test split, one a line or JSON lines of factor -> value, to "
-                              "probe what z encodes [default: the built-in corpus's factors beside --test].")] = None,
+    labels: Annotated[Optional[str], typer.Option(
+        "--labels-test", help="figure1: labels of the test split to probe what z encodes: JSON lines of factor -> "
+                              "value, or FACTOR=FILE of one label a line (e.g. sentiment=test.labels) [default: the "
+                              "built-in corpus's factors beside --test].")] = None,
     only: Annotated[Optional[str], typer.Option(
         help="Run one cell only: MODEL:C (e.g. lstm-lstm:15), a run's name (compare: its variant, e.g. "
              "lstm-lstm-elbo) or its 0-based index, as a job array's task does on a cluster; a call without it "
@@ -598,7 +599,7 @@ def experiment(
         raise typer.BadParameter(f"--C takes comma-separated numbers, got {kl_targets!r}") from None
     settings = Experiment(name.value, str(train), str(valid), str(test), str(out), preset.value, model_list, c_list,
                           epochs, max_steps, seed, device, precision.value, iw_samples, only,
-                          None if labels is None else str(labels))
+                          labels)
     if name is ExperimentName.figure1:
         run_figure1(settings, jobs, progress)
     elif name is ExperimentName.table1:

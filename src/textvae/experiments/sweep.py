@@ -107,7 +107,9 @@ class Experiment:
     precision: str = "fp32"
     iw_samples: int | None = None  # None: the preset's
     only: str | None = None  # one cell to run ("MODEL:C", a run's name, or its index); None: all, and the outputs
-    labels: str | None = None  # labels of the test split for probes (textvae.evaluation.probes); see `probe_labels`
+    # Labels of the test split for probes (textvae.evaluation.probes): a file of JSON lines of factors,
+    # or NAME=FILE of plain labels; see `probe_labels`
+    labels: str | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in EXPERIMENT_PRESETS:
@@ -298,7 +300,8 @@ def ensure_probed(spec: RunSpec) -> dict[str, Any]:
     path = spec.run_dir / PROBES_FILE
     if path.exists():
         return read_json(path)
-    sentences, factors = aligned(spec.test, spec.labels, "label", PROBE_SENTENCES)
+    name, _, labels = spec.labels.rpartition("=")  # "sentiment=test.labels" names a file of plain labels
+    sentences, factors = aligned(spec.test, labels, name or "label", PROBE_SENTENCES)
     vae = load(spec.run_dir, device=spec.config.training.device, precision="fp32")
     record = {"test": spec.test, "labels": spec.labels, "weights": "best",
               "probes": {r.factor: r.to_dict() for r in probe(vae, sentences, factors, seed=spec.config.training.seed)}}
