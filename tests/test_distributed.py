@@ -112,3 +112,17 @@ def test_sharded_evaluation_equals_one_process(tmp_path, tiny_corpus):
                 assert shared[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
             else:
                 assert shared[key] == value, key
+
+
+def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
+    from textvae import distributed
+    from textvae.errors import ConfigError
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    with pytest.raises(ConfigError, match="PyTorch sees 1 GPU here: use --nproc-per-node 1"):
+        distributed.init_from_environment("auto")

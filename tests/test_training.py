@@ -189,3 +189,18 @@ def test_threads_argument_sets_pytorchs_threads(tmp_path, tiny_corpus):
         assert json.loads((tmp_path / "run" / "config.json").read_text())["environments"][0]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("every, seconds, saved_at", [(None, 1e9, [6, 12, 12]), (None, 0.0, list(range(1, 13)) + [12]),
+                                                      (5, 1e9, [5, 6, 10, 12, 12])])
+def test_checkpoints_come_once_a_minute_by_default_or_every_n_steps(tmp_path, tiny_corpus, monkeypatch, every,
+                                                                     seconds, saved_at):
+    import textvae.training
+
+    steps = []
+    original = textvae.training.Trainer.save_checkpoint
+    monkeypatch.setattr(textvae.training, "CHECKPOINT_SECONDS", seconds)
+    monkeypatch.setattr(textvae.training.Trainer, "save_checkpoint",
+                        lambda self: (steps.append(self.step), original(self))[1])
+    tiny_run(tmp_path, tiny_corpus, max_steps=12, eval_every=6, checkpoint_every=every)
+    assert steps == saved_at  # evaluations at 6 and 12 save one too; the end of fit() saves the last

@@ -196,7 +196,8 @@ def train(
     rnn_init: Annotated[RNNInit, typer.Option(help="Recurrent weights start as TensorFlow's defaults (the "
                                               "paper's; LSTM forget-gate bias 1) or PyTorch's.")] = RNNInit.tf,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between evaluations [default: each epoch].")] = None,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between resumable checkpoints.")] = 100,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        help="Steps between resumable checkpoints [default: one a minute of training].")] = None,
     time_budget: Annotated[Optional[float], typer.Option(
         help="Seconds of training per invocation: past it the run evaluates, checkpoints and stops; --resume "
              "continues it.")] = None,

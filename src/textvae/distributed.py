@@ -65,6 +65,11 @@ def init_from_environment(device: str = "auto") -> Group:
     if not dist.is_initialized():
         on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
         if on_gpu:
+            gpus = torch.cuda.device_count()
+            if group.local_rank >= gpus:
+                raise ConfigError(f"torchrun started process {group.local_rank} of this machine on the GPU of the "
+                                  f"same number, but PyTorch sees {gpus} GPU{'' if gpus == 1 else 's'} here: "
+                                  f"use --nproc-per-node {gpus} (one process a GPU), or --device cpu")
             torch.cuda.set_device(group.local_rank)
         dist.init_process_group("nccl" if on_gpu else "gloo")
     return group

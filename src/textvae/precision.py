@@ -4,7 +4,8 @@ Whether bf16 works depends on the machine, not on PyTorch alone: oneDNN's bf16 r
 need AVX-512 with bf16 instructions (or AMX) on a CPU, and on a CPU without them (or with PyTorch
 limited to AVX2) autocast raises deep inside `nn.LSTM`. So a tiny probe runs the layers textvae
 uses under autocast, once per process and device type, and times a decoder-sized step in both
-precisions. `resolve_precision` turns a request into what a run uses:
+precisions (on a GPU too: at textvae's sizes a GPU step waits on kernel launches more than on
+arithmetic, and bf16 measured slower there; bench/RESULTS.md). `resolve_precision` turns a request into what a run uses:
 
 - "fp32": always fp32.
 - "bf16": bf16, or a `PrecisionError` (one line naming what the machine lacks) where the probe fails.
@@ -116,6 +117,8 @@ def _time_decoder_step(device: torch.device, bf16: bool, repeats: int = 10) -> f
             started = time.perf_counter()
             features, _ = rnn(inputs)
             to_vocab(features[:, -1])
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             best = min(best, time.perf_counter() - started)
     return best
 
@@ -136,10 +139,8 @@ def bf16_support(device_type: str = "cpu") -> BF16Support:
     except RuntimeError as err:
         reason = _missing_cpu_feature() if device.type == "cpu" else f"bf16 autocast failed: {str(err).splitlines()[0]}"
         return BF16Support(device.type, False, None, reason)
-    if device.type != "cpu":
-        return BF16Support(device.type, True, None, about)
     fp32, bf16 = (_time_decoder_step(device, b) for b in (False, True))
-    return BF16Support("cpu", True, fp32 / bf16, about)
+    return BF16Support(device.type, True, fp32 / bf16, about)
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:

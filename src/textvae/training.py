@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE, VOCAB_FILE, BEST_WEIGHTS, LAST_WEIGHTS = "config.json", "vocab.txt", "model.safetensors", "last.safetensors"
 METRICS_FILE, CHECKPOINT_FILE = "metrics.jsonl", "checkpoint.safetensors"
 DEFAULT_EPOCHS = 10
+CHECKPOINT_SECONDS = 60.0  # a crash loses at most about this much training, by default
 AUTOENCODER = WeightedKL(Constant(0.0))  # the objective of AE pretraining: distortion only
 # Longer sentences are cut to this many words unless --max-length says otherwise. The paper's
 # corpora stay well below it (Yelp: at most 15 tokens; its reconstruction buckets end at 30), and
@@ -133,7 +134,9 @@ class TrainConfig:
     lr: float = 0.00075
     seed: int = 0
     eval_every: int | None = None  # steps between evaluations; None: at the end of each epoch
-    checkpoint_every: int = 100  # steps between resumable checkpoints (and at each evaluation)
+    # Steps between resumable checkpoints (and one at each evaluation). None: one every CHECKPOINT_SECONDS
+    # of training, whatever a step costs (on a GPU, 100 steps can take two seconds and a checkpoint one).
+    checkpoint_every: int | None = None
     eval_batch_size: int = 256
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast) | auto (bf16 where this machine runs it faster)
@@ -146,7 +149,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < (0 if name == "anneal_steps" else 1):
                 raise ConfigError(f"{name} must be positive, got {value}")
-        if self.batch_size < 1 or self.checkpoint_every < 1 or self.eval_batch_size < 1:
+        if self.batch_size < 1 or (self.checkpoint_every is not None and self.checkpoint_every < 1) or \
+                self.eval_batch_size < 1:
             raise ConfigError("batch_size, checkpoint_every and eval_batch_size must be positive")
         for name, flag, zero_allowed in (("lr", "--lr", False), ("beta", "--beta", False), ("kl_target", "--C", True),
                                          ("anneal_epochs", "--anneal-epochs", True)):
@@ -282,6 +286,7 @@ class Trainer:
         self.window = _empty_window()  # training averages since the last evaluation
         self.finished = False
         self.saved_step: int | None = None  # the step the checkpoint on disk holds
+        self.saved_at = time.monotonic()  # when it was written (or the trainer started)
         self.last_valid: CorpusMetrics | None = None  # the latest validation measurements
 
     # -- data order -------------------------------------------------------------------------
@@ -344,7 +349,7 @@ class Trainer:
                     distributed.same_everywhere(float(time.monotonic() > deadline), self.group))  # rank 0's clock
                 if due or out_of_time or self.step == self.total_steps:
                     self.evaluate_and_save()
-                elif self.step % tc.checkpoint_every == 0:
+                elif self.checkpoint_due():
                     self.save_checkpoint()
                 if out_of_time:
                     log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues "
@@ -525,12 +530,18 @@ class Trainer:
             records = [r for r in read_metrics(self.run_dir, repair=True) if r["step"] <= self.step]
             write_atomic(self.run_dir / METRICS_FILE, "".join(_json_line(r) for r in records).encode("utf-8"))
 
+    def checkpoint_due(self) -> bool:
+        every = self.config.training.checkpoint_every
+        if every is not None:
+            return self.step % every == 0
+        return time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS  # on rank 0, the one that writes, it is
+
     def save_checkpoint(self) -> None:
         """The state every rank resumes from (they share it: see textvae.distributed); rank 0 writes it."""
         self.check_finite_weights()
         if self.group.main:
             save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.state_dict())
-        self.saved_step = self.step
+        self.saved_step, self.saved_at = self.step, time.monotonic()
 
     def check_finite_weights(self) -> None:
         """Never save weights that are not all finite (a last guard; the loss and gradients are
