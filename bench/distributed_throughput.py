@@ -61,7 +61,8 @@ def measure(args: argparse.Namespace) -> None:
     if group.main:
         print(f"environment: {describe_environment(environment('cpu'))}")
         print(f"RESULT processes={group.world} tokens_per_s={statistics.median(rates):.0f}", flush=True)
-    distributed.leave()
+    if distributed.leave():
+        distributed.exit_process(0)
 
 
 def main() -> None:

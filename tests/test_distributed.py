@@ -126,3 +126,10 @@ def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
     with pytest.raises(ConfigError, match="PyTorch sees 1 GPU here: use --nproc-per-node 1"):
         distributed.init_from_environment("auto")
+
+
+def test_a_process_that_left_its_group_ends_with_its_status_and_its_output_flushed():
+    script = ("import logging, sys; from textvae import distributed; logging.basicConfig(); "
+              "print('said', end=''); logging.getLogger().warning('warned'); distributed.exit_process(3)")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "said") and "warned" in done.stderr
