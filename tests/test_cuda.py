@@ -143,7 +143,7 @@ def test_two_gpus_under_torchrun_train_the_weights_one_gpu_trains(tmp_path, tiny
     two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m",
                           "textvae", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True)
     assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
-    first, second = load_file(str(tmp_path / "one" / "last.safetensors")), load_file(str(tmp_path / "two" / "last.safetensors"))
+    first, second = (load_file(str(tmp_path / run / "last.safetensors")) for run in ("one", "two"))
     for name in first:  # nccl (averaged gradients) against one process: float summation order only
         torch.testing.assert_close(first[name], second[name], rtol=1e-3, atol=1e-4, msg=name)
     assert json.loads((tmp_path / "two" / "config.json").read_text())["environments"][0]["processes"] == 2

@@ -5,7 +5,8 @@ need AVX-512 with bf16 instructions (or AMX) on a CPU, and on a CPU without them
 limited to AVX2) autocast raises deep inside `nn.LSTM`. So a tiny probe runs the layers textvae
 uses under autocast, once per process and device type, and times a decoder-sized step in both
 precisions (on a GPU too: at textvae's sizes a GPU step waits on kernel launches more than on
-arithmetic, and bf16 measured slower there; bench/RESULTS.md). `resolve_precision` turns a request into what a run uses:
+arithmetic, and bf16 measured slower there; bench/RESULTS.md). `resolve_precision` turns a
+request into what a run uses:
 
 - "fp32": always fp32.
 - "bf16": bf16, or a `PrecisionError` (one line naming what the machine lacks) where the probe fails.

@@ -534,7 +534,8 @@ class Trainer:
         every = self.config.training.checkpoint_every
         if every is not None:
             return self.step % every == 0
-        return time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS  # on rank 0, the one that writes, it is
+        # Each rank reads its own clock: rank 0 alone writes, and saving involves no collective.
+        return time.monotonic() - self.saved_at >= CHECKPOINT_SECONDS
 
     def save_checkpoint(self) -> None:
         """The state every rank resumes from (they share it: see textvae.distributed); rank 0 writes it."""
