@@ -118,6 +118,18 @@ def test_other_settings_in_the_same_directory_are_refused(figure1):
         (spec.run_dir / "evaluation.saved").rename(spec.run_dir / "evaluation.json")
 
 
+def test_runs_saved_with_another_device_or_checkpoint_cadence_are_reused(figure1, monkeypatch):
+    experiment, _ = figure1
+    spec = plan_runs(experiment, ["lstm-lstm"], [3.0])[0]
+    saved = json.loads((spec.run_dir / "config.json").read_text())
+    saved["training"] |= {"checkpoint_every": 100, "device": "cuda:3"}  # as a run of an older version on a GPU
+    (spec.run_dir / "config.json").write_text(json.dumps(saved))
+    resumed = []
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: resumed.append(k.get("resume")))
+    sweep.ensure_trained(spec, progress=False)
+    assert resumed == [True]  # the finished run is resumed (a no-op), not refused
+
+
 def test_table1_adds_reconstruction_buckets_to_the_same_runs(figure1, monkeypatch):
     experiment, _ = figure1
     monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("table1 should reuse figure1's runs"))

@@ -253,7 +253,8 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """A saved run config without what may legitimately differ between invocations."""
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()
               if k not in ("textvae_version", "environments")}
-    config["training"].pop("device", None)
+    for key in ("device", "checkpoint_every"):  # where a run computes and how often it saves: same results
+        config["training"].pop(key, None)
     config["model"].pop("vocab_size", None)
     config["data"].pop("checksums", None)  # checked by training itself on resume
     for key in ("train", "valid", "vocab"):
