@@ -116,6 +116,23 @@ def test_a_lock_from_another_host_is_refused_with_what_to_do(tmp_path):
             pass
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_lock_held_by_a_killed_process_not_yet_reaped_is_taken_over(tmp_path):
+    """A SIGKILLed run's ranks linger a moment as zombies (their launcher died with them)."""
+    from textvae.locking import run_lock
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    while Path(f"/proc/{ended.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)  # ended, and not waited for: a zombie
+    try:
+        record = {"pid": ended.pid, "host": socket.gethostname(), "since": "x", "command": "textvae train"}
+        (tmp_path / LOCK_FILE).write_text(json.dumps(record))
+        with run_lock(tmp_path):
+            assert json.loads((tmp_path / LOCK_FILE).read_text())["pid"] == os.getpid()
+    finally:
+        ended.wait()
+
+
 def test_a_megabyte_line_trains_in_bounded_memory(tmp_path):
     """One 250,000-word line among ordinary ones: cut to the default length, so the run needs no
     more memory than any other (without the cut, a batch of its length asked for tens of GB)."""

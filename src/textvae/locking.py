@@ -32,7 +32,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # someone else's process: alive
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has ended but not yet been reaped (a killed run's rank whose launcher died
+    with it) still answers to its pid for a moment; it writes nothing any more. Linux only."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :].startswith("Z")  # the state follows the parenthesised name
 
 
 def _holder(path: Path) -> dict[str, object] | None:
