@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +66,24 @@ def untrained_run(root: Path, sentences: list[str], tokenize: str = "none", lowe
         save_weights(SentenceVAE(config.model, eos_id=vocab.eos_id), run / name)
     return run
 
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step a run's checkpoint holds, or None before the first one is written."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return json.loads(f.metadata()["state"])["step"]
+    except Exception:  # not written yet
+        return None
+
+
+def wait_for_checkpoint(process: subprocess.Popen, path: Path, step: int, timeout: float = 120.0) -> None:
+    """Wait until the training `process` has checkpointed `step` or later (to kill it there)."""
+    deadline = time.monotonic() + timeout
+    while (checkpoint_step(path) or 0) < step:
+        assert process.poll() is None, (process.stderr.read().decode() if process.stderr else
+                                        "the run ended before it could be killed")
+        assert time.monotonic() < deadline, f"no checkpoint of step {step} within {timeout:g} s"
+        time.sleep(0.005)

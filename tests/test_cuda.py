@@ -7,13 +7,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_SENTENCES
+from conftest import TINY_SENTENCES, checkpoint_step, wait_for_checkpoint
 from textvae import DataConfig, ModelConfig, TrainConfig, evaluate, load, train
 from textvae.data.synthetic import write_corpus
 from textvae.precision import bf16_support, resolve_precision
@@ -95,15 +94,6 @@ def test_evaluation_on_the_gpu_equals_the_cpu(cuda_run, grammar_corpus, monkeypa
     assert gpu.log_det_cov == pytest.approx(cpu.log_det_cov, rel=1e-3, abs=1e-2)  # over 200 sentences is about 0.3 nats
 
 
-def _checkpoint_step(path) -> int | None:
-    from safetensors import safe_open
-    try:
-        with safe_open(str(path), "pt") as f:
-            return json.loads(f.metadata()["state"])["step"]
-    except Exception:  # not written yet
-        return None
-
-
 def test_a_sigkilled_gpu_run_resumes_to_the_uninterrupted_weights(tmp_path, tiny_corpus):
     train_file, valid_file = tiny_corpus
     steps = 80
@@ -117,13 +107,10 @@ def test_a_sigkilled_gpu_run_resumes_to_the_uninterrupted_weights(tmp_path, tiny
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(command(whole), check=True, capture_output=True)
     process = subprocess.Popen(command(killed), stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while (_checkpoint_step(killed / "checkpoint.safetensors") or 0) < 13 and time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode()
-        time.sleep(0.005)
+    wait_for_checkpoint(process, killed / "checkpoint.safetensors", 13)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 13 <= (_checkpoint_step(killed / "checkpoint.safetensors") or 0) < steps
+    assert 13 <= (checkpoint_step(killed / "checkpoint.safetensors") or 0) < steps
     resumed = subprocess.run([sys.executable, "-m", "textvae", "--quiet", "train", "--out", str(killed), "--resume",
                               "--no-progress"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import TINY_SENTENCES
+from conftest import TINY_SENTENCES, wait_for_checkpoint
 from textvae.serialization import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -113,11 +113,8 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(tmp_path,
     killed = tmp_path / "killed"
     process = subprocess.Popen(torchrun(2, *train_args(killed, tiny_corpus, steps)), env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
     checkpoint = killed / "checkpoint.safetensors"
-    while not (checkpoint.exists() and load_checkpoint(checkpoint)["step"] >= 8):
-        assert process.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.05)
+    wait_for_checkpoint(process, checkpoint, 8)
     kill_with_its_workers(process)  # the machine goes down: the launcher and both ranks at once
     at_kill = load_checkpoint(checkpoint)["step"]
     assert 8 <= at_kill < steps

@@ -4,13 +4,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors import safe_open
 
+from conftest import checkpoint_step, wait_for_checkpoint
 from textvae import DataConfig, ModelConfig, TrainConfig, load, train
 from textvae.errors import RunDirError
 from textvae.serialization import load_checkpoint
@@ -104,14 +104,6 @@ RESUMED_RUNS = {  # name: (steps, options beyond train_command's)
 }
 
 
-def checkpoint_step(path: Path) -> int | None:
-    try:
-        with safe_open(str(path), "pt") as f:
-            return json.loads(f.metadata()["state"])["step"]
-    except Exception:  # not written yet
-        return None
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", list(RESUMED_RUNS))
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corpus, variant):
@@ -121,10 +113,7 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corp
     subprocess.run(train_command(whole, tiny_corpus, steps, extra), check=True, env=env, capture_output=True)
 
     process = subprocess.Popen(train_command(killed, tiny_corpus, steps, extra), env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while (checkpoint_step(killed / "checkpoint.safetensors") or 0) < 13 and time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read().decode()
-        time.sleep(0.005)
+    wait_for_checkpoint(process, killed / "checkpoint.safetensors", 13)
     process.send_signal(signal.SIGKILL)
     process.wait()
     at_kill = checkpoint_step(killed / "checkpoint.safetensors")
