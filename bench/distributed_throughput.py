@@ -61,8 +61,7 @@ def measure(args: argparse.Namespace) -> None:
     if group.main:
         print(f"environment: {describe_environment(environment('cpu'))}")
         print(f"RESULT processes={group.world} tokens_per_s={statistics.median(rates):.0f}", flush=True)
-    if distributed.leave():
-        distributed.exit_process(0)
+    distributed.end_process(0)
 
 
 def main() -> None:

@@ -828,8 +828,7 @@ def main(argv: list[str] | None = None) -> None:
     keep_freed_memory()
     try:
         code = app(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
-        if distributed.leave():
-            distributed.exit_process(code if isinstance(code, int) else 0)
+        distributed.end_process(code if isinstance(code, int) else 0)
     except DivergenceError as err:
         _fail(str(err), status=3)
     except TextVAEError as err:
@@ -848,8 +847,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _fail(message: str, status: int = 2) -> None:
     typer.echo(f"textvae: error: {message}", err=True)
-    if distributed.leave(cleanly=False):
-        distributed.exit_process(status)
+    distributed.end_process(status, cleanly=False)
     sys.exit(status)
 
 
