@@ -53,7 +53,7 @@ def untrained_run(root: Path, sentences: list[str], tokenize: str = "none", lowe
     from textvae.data.vocab import Vocabulary
     from textvae.models import ModelConfig, SentenceVAE
     from textvae.serialization import save_weights
-    from textvae.training import DataConfig, RunConfig, TrainConfig
+    from textvae.training import DataConfig, RunConfig, TrainConfig, save_config
 
     vocab = Vocabulary.build([Tokenizer(tokenize, lowercase)(s) for s in sentences])
     run = root / "run"
@@ -61,7 +61,7 @@ def untrained_run(root: Path, sentences: list[str], tokenize: str = "none", lowe
     vocab.save(run / "vocab.txt")
     config = RunConfig(ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_dim=8, latent_dim=2),
                        TrainConfig(), DataConfig("-", "-", tokenize=tokenize, lowercase=lowercase))
-    config.save(run)
+    save_config(run, config)
     for name in ("model.safetensors", "last.safetensors"):
         save_weights(SentenceVAE(config.model, eos_id=vocab.eos_id), run / name)
     return run

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_SENTENCES, checkpoint_step, wait_for_checkpoint
-from textvae import DataConfig, ModelConfig, TrainConfig, evaluate, load, train
+from textvae import BetaCOptions, DataConfig, ModelConfig, TrainConfig, evaluate, load, train
 from textvae.data.synthetic import write_corpus
 from textvae.precision import bf16_support, resolve_precision
 
@@ -30,8 +30,8 @@ def cuda_run(tmp_path_factory, grammar_corpus):
     out = tmp_path_factory.mktemp("cuda") / "run"
     train(out, DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
           ModelConfig("lstm-lstm", embedding_dim=32, hidden_dim=64, latent_dim=8),
-          TrainConfig(kl_target=5.0, max_steps=240, batch_size=64, anneal_steps=120, eval_every=40, lr=0.003,
-                      device="cuda"), progress=False)
+          TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=120), max_steps=240, batch_size=64, eval_every=40,
+                      lr=0.003, device="cuda"), progress=False)
     return out
 
 
@@ -48,8 +48,8 @@ def test_bf16_runs_on_this_gpu_and_auto_chooses_it_where_it_is_faster():
 def test_rate_tracks_C_on_the_gpu(tmp_path, grammar_corpus, model, precision):
     result = train(tmp_path / "run", DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
                    ModelConfig(model, embedding_dim=32, hidden_dim=64, latent_dim=8, conv_channels=16),
-                   TrainConfig(kl_target=5.0, max_steps=240, batch_size=64, anneal_steps=120, eval_every=40,
-                               lr=0.003, device="cuda", precision=precision), progress=False)
+                   TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=120), max_steps=240, batch_size=64,
+                               eval_every=40, lr=0.003, device="cuda", precision=precision), progress=False)
     assert abs(result.valid.rate - 5.0) < 1.0
     first = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[1])
     assert result.valid.distortion < first["distortion"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import needs_bf16
-from textvae import DataConfig, ModelConfig, TrainConfig, load, train
+from textvae import BetaCOptions, DataConfig, ModelConfig, TrainConfig, load, train
 from textvae.cli import main
 from textvae.data import Vocabulary, length_grouped_batches, load_corpus, padding_fraction
 from textvae.data.synthetic import write_corpus
@@ -25,8 +25,8 @@ def test_rate_tracks_C(tmp_path, grammar_corpus, model, precision):
     result = train(
         tmp_path / "run", DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
         ModelConfig(model, embedding_dim=32, hidden_dim=64, latent_dim=8, conv_channels=16),
-        TrainConfig(kl_target=5.0, max_steps=240, batch_size=64, anneal_steps=120, eval_every=40, lr=0.003,
-                    precision=precision),
+        TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=120), max_steps=240, batch_size=64, eval_every=40,
+                    lr=0.003, precision=precision),
         progress=False,
     )
     assert abs(result.valid.rate - 5.0) < 1.0

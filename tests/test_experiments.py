@@ -66,7 +66,7 @@ def test_figure1_writes_every_output(figure1):
         assert json.loads((run / "evaluation.json").read_text())["rate"] == row["rate"]
     results = json.loads((root / "results.json").read_text())
     assert results["experiment"]["models"] == ["lstm-lstm", "gru-gru"]
-    assert [r["config"]["training"]["kl_target"] for r in results["runs"]] == [3.0, 8.0, 3.0, 8.0]
+    assert [r["config"]["training"]["objective_options"]["kl_target"] for r in results["runs"]] == [3.0, 8.0, 3.0, 8.0]
     assert {r["config"]["model"]["hidden_dim"] for r in results["runs"]} == {128}  # the cpu-small preset
     with open(root / "results.csv", newline="") as f:
         table = list(csv.DictReader(f))
@@ -342,7 +342,7 @@ def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path)
     configs = {r["variant"]: json.loads((root / "runs" / r["run"] / "config.json").read_text())["training"]
                for r in rows}
     assert configs["aggressive"]["aggressive"] and configs["ae-free-bits"]["ae_pretrain_steps"] == 8
-    assert configs["cyclical"]["objective"] == "cyclical" and configs["beta-c-C8"]["kl_target"] == 8.0
+    assert configs["cyclical"]["objective"] == "cyclical" and configs["beta-c-C8"]["objective_options"]["kl_target"] == 8.0
     for row in rows:
         assert row["nll_iw"] is not None and row["mi"] is not None and len(row["samples"]) == 3
         assert 0 <= row["bleu4"] <= 100

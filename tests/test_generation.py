@@ -57,7 +57,7 @@ def teacher_forced_scores(model: SentenceVAE, output: list[int], z: torch.Tensor
     """Next-token scores at every position of `output`, fed whole: (len(output) + 1, vocab)."""
     previous = torch.tensor([[EOS, *output]])
     with torch.no_grad():
-        features, _ = model.decoder(model.decoder_inputs(previous, z.unsqueeze(0)))
+        features, _ = model.decoder_features(previous, z.unsqueeze(0))
         return model.to_vocab(features[0])
 
 

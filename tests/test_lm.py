@@ -11,7 +11,8 @@ import torch
 
 from test_cli import run_cli
 from textvae.data import Vocabulary, collate, encode_corpus
-from textvae.lm import LMTrainConfig, evaluate_lm, fit_lm, load_lm, train_lm
+from textvae.evaluation import evaluate_lm
+from textvae.training import DataConfig, LMTrainConfig, fit_lm, load_lm, train_lm
 from textvae.models.lm import LanguageModel, LMConfig
 
 SENTENCES = [s.split() for s in ["the cat sat", "a dog ran far away", "the dog sat", "birds sing", "a cat ran"]]
@@ -33,7 +34,7 @@ def test_nll_equals_the_step_by_step_sum_and_ignores_padding(kind):
         for row, ids in enumerate(corpus.ids):
             previous, state, total = torch.tensor([[vocab.eos_id]]), None, 0.0
             for token in ids:  # one step at a time, carrying the recurrent state
-                features, state = model.decoder(model.embedding(previous), state)
+                features, state = model.decoder(model.embedding(previous), None, state)
                 total -= float(torch.log_softmax(model.to_vocab(features[0, -1]), -1)[token])
                 previous = torch.tensor([[token]])
             assert float(batched[row]) == pytest.approx(total, rel=1e-5)
@@ -66,7 +67,7 @@ def test_training_learns_a_deterministic_corpus():
 def test_train_save_load_and_the_cli(tmp_path, capsys):
     train = tmp_path / "train.txt"
     train.write_text("\n".join(" ".join(s) for s in SENTENCES * 10) + "\n", encoding="utf-8")
-    history = train_lm(tmp_path / "lm", train, train, model=LMConfig(embedding_dim=8, hidden_dim=16),
+    history = train_lm(tmp_path / "lm", DataConfig(str(train), str(train)), model=LMConfig(embedding_dim=8, hidden_dim=16),
                        training=LMTrainConfig(epochs=2, device="cpu"), progress=False)
     assert len(history) == 2
     model, vocab = load_lm(tmp_path / "lm")

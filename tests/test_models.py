@@ -56,7 +56,7 @@ def test_shapes(name):
     assert out.mu.shape == out.logvar.shape == out.z.shape == out.kl.shape == (3, 4)
     assert out.distortion.shape == (3,) and (out.distortion > 0).all()
     start = torch.full((3, 1), EOS)
-    features, _ = model.decoder(model.decoder_inputs(torch.cat([start, tokens[:, :-1]], 1), out.z))
+    features, _ = model.decoder_features(torch.cat([start, tokens[:, :-1]], 1), out.z)
     assert features.shape == (3, 7, 16)
 
 
@@ -81,24 +81,24 @@ def test_padding_does_not_change_the_loss(name):
 def test_decoder_is_causal(name):
     model = make_model(name)
     torch.manual_seed(3)
-    inputs = torch.randn(2, 10, 12 + 4)
-    features, _ = model.decoder(inputs)
+    embedded, z = torch.randn(2, 10, 12), torch.randn(2, 4)
+    features, _ = model.decoder(embedded, z)
     for t in range(10):
-        changed = inputs.clone()
+        changed = embedded.clone()
         changed[:, t + 1 :] = torch.randn_like(changed[:, t + 1 :])
-        torch.testing.assert_close(model.decoder(changed)[0][:, : t + 1], features[:, : t + 1])
+        torch.testing.assert_close(model.decoder(changed, z)[0][:, : t + 1], features[:, : t + 1])
         if t < 9:  # and the future does change later outputs (the test can fail)
-            assert not torch.allclose(model.decoder(changed)[0][:, t + 1 :], features[:, t + 1 :])
+            assert not torch.allclose(model.decoder(changed, z)[0][:, t + 1 :], features[:, t + 1 :])
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_step_by_step_decoding_matches_the_whole_sequence(name):
     model = make_model(name)
-    inputs = torch.randn(3, 25, 16)  # longer than the CNN's receptive field (1 + 2 * 2)
-    whole, _ = model.decoder(inputs)
+    embedded, z = torch.randn(3, 25, 12), torch.randn(3, 4)  # longer than the CNN's receptive field (1 + 2 * 2)
+    whole, _ = model.decoder(embedded, z)
     state, steps = None, []
     for t in range(25):
-        out, state = model.decoder(inputs[:, t : t + 1], state)
+        out, state = model.decoder(embedded[:, t : t + 1], z, state)
         steps.append(out)
     torch.testing.assert_close(torch.cat(steps, 1), whole)
 
@@ -149,5 +149,7 @@ def test_torch_initialisation_is_pytorchs_default_and_unknown_ones_are_refused()
         assert torch.equal(a, b)
     with pytest.raises(ConfigError, match="rnn_init"):
         ModelConfig(rnn_init="xavier")
-    old_config = {k: v for k, v in ModelConfig().to_dict().items() if k != "rnn_init"}
-    assert ModelConfig.from_dict(old_config).rnn_init == "torch"  # what configs written before the field meant
+    # a config of textvae 0.1.0 without the field (its options flat beside the sizes)
+    old_config = {"model": "lstm-cnn", "vocab_size": 10, "embedding_dim": 8, "hidden_dim": 8, "latent_dim": 2,
+                  "conv_channels": 4, "kernel_width": 3, "conv_blocks": 2, "dropout": 0.1}
+    assert ModelConfig.from_dict(old_config).encoder_options.rnn_init == "torch"  # what it meant then

@@ -7,7 +7,8 @@ from torch.distributions import Normal, kl_divergence
 from textvae.errors import ConfigError
 from textvae.models.vae import gaussian_kl
 from textvae.objectives import (
-    ELBO, BetaC, Constant, CyclicalSchedule, FreeBits, LinearSchedule, LogisticSchedule, WeightedKL, build_objective,
+    ELBO, AnnealOptions, BetaC, BetaCOptions, Constant, CyclicalSchedule, FreeBits, LinearSchedule, LogisticSchedule,
+    WeightedKL, build_objective,
 )
 from textvae.training import TrainConfig
 
@@ -60,15 +61,15 @@ def test_elbo_objective_and_names():
     out = ELBO()(torch.tensor([2.0, 4.0]), torch.tensor([[1.0], [3.0]]), step=0)
     assert float(out.loss) == pytest.approx(3.0 + 2.0)
     assert out.kl_target is None
-    assert isinstance(build_objective("beta-c", 3.0, 1.0, 10), BetaC)
+    assert isinstance(build_objective("beta-c", kl_target=3.0, anneal_steps=10), BetaC)
     with pytest.raises(ConfigError, match="unknown objective"):
-        build_objective("free-lunch", 3.0, 1.0, 10)
+        build_objective("free-lunch")
 
 
 def test_annealing_length_in_epochs_or_steps():
-    assert TrainConfig().annealing_steps(steps_per_epoch=150) == 300  # paper: 2 epochs
-    assert TrainConfig(anneal_epochs=0.5).annealing_steps(150) == 75
-    assert TrainConfig(anneal_steps=42).annealing_steps(150) == 42
+    assert BetaCOptions().annealing_steps(steps_per_epoch=150) == 300  # paper: 2 epochs
+    assert BetaCOptions(anneal_epochs=0.5).annealing_steps(150) == 75
+    assert AnnealOptions(anneal_steps=42).annealing_steps(150) == 42
 
 
 def test_training_length():
@@ -127,7 +128,7 @@ def test_free_bits_floor_each_dimension_or_the_whole_rate():
     assert build_objective("free-bits").free_bits == FreeBits(0.5, "dim")
     with pytest.raises(ConfigError, match="--fb-mode"):
         FreeBits(1.0, "sentence")
-    with pytest.raises(ConfigError, match="do not compose with beta-c"):
+    with pytest.raises(ConfigError, match="does not apply to the beta-c objective"):
         build_objective("beta-c", free_bits=1.0)
 
 
@@ -153,4 +154,4 @@ def test_every_objective_trains_from_the_command_options():
         config = TrainConfig(objective=name, max_steps=10)
         assert config.build_objective(total_steps=10, steps_per_epoch=5) is not None
     with pytest.raises(ConfigError, match="--anneal-shape"):
-        TrainConfig(objective="anneal", anneal_shape="cosine")
+        TrainConfig.from_flat({"objective": "anneal", "anneal_shape": "cosine"})

@@ -12,7 +12,7 @@ from textvae.data.corpus import encode_corpus
 from textvae.data.vocab import Vocabulary
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models import ModelConfig, SentenceVAE
-from textvae.procedures import (
+from textvae.training.procedures import (
     CONVERGENCE_WINDOW, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
 )
 
@@ -66,7 +66,8 @@ def test_the_aggressive_inner_loop_stops_once_its_loss_stops_falling():
 def test_an_encoder_only_update_leaves_the_decoder_alone(tmp_path, tiny_corpus):
     from textvae import DataConfig, TrainConfig
     from textvae.data.corpus import read_sentences
-    from textvae.training import _trainer, RunConfig, prepare_vocabulary
+    from textvae.training import RunConfig, prepare_vocabulary
+    from textvae.training.session import _trainer
 
     train_file, valid_file = tiny_corpus
     data = DataConfig(str(train_file), str(valid_file))
@@ -144,7 +145,7 @@ def test_the_diagnostic_allows_for_what_the_estimator_can_show():
 
 
 def test_a_run_whose_rate_is_a_shift_warns_once(tmp_path, tiny_corpus, caplog, monkeypatch):
-    import textvae.training as training
+    import textvae.training.loop as training
     from textvae import DataConfig, TrainConfig, train
 
     def shifted(*args, **kwargs) -> CorpusMetrics:

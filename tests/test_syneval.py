@@ -138,6 +138,7 @@ def test_a_model_that_memorised_grammatical_sentences_prefers_them(tmp_path):
     """The decoder as a language model (z = 0) must rank each memorised sentence above its altered twin."""
     from textvae.api import load
     from textvae.models.config import ModelConfig
+    from textvae.objectives import BetaCOptions
     from textvae.training import DataConfig, TrainConfig, train
 
     good = ["the cat is here", "the cats are here", "the dog is there", "the dogs are there"]
@@ -146,7 +147,8 @@ def test_a_model_that_memorised_grammatical_sentences_prefers_them(tmp_path):
                                         encoding="utf-8")
     train(tmp_path / "run", DataConfig(str(tmp_path / "train.txt"), str(tmp_path / "train.txt")),
           ModelConfig(embedding_dim=16, hidden_dim=32, latent_dim=4),
-          TrainConfig(kl_target=1.0, max_steps=150, batch_size=16, lr=0.01, anneal_steps=50, device="cpu"),
+          TrainConfig(objective=BetaCOptions(kl_target=1.0, anneal_steps=50), max_steps=150, batch_size=16, lr=0.01,
+                      device="cpu"),
           progress=False)
     pairs = write_pairs(tmp_path / "pairs.jsonl", [{"case": "simple_agrmt", "condition": "x", "sentence_good": g,
                                                     "sentence_bad": b} for g, b in zip(good, bad)])

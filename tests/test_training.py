@@ -20,7 +20,7 @@ TINY_MODEL = dict(embedding_dim=16, hidden_dim=24, latent_dim=4, conv_channels=8
 
 def tiny_run(tmp_path, corpus, **training):
     train_file, valid_file = corpus
-    config = TrainConfig(**{"max_steps": 12, "batch_size": 8, "eval_every": 6, "kl_target": 3.0, **training})
+    config = TrainConfig.from_flat({"max_steps": 12, "batch_size": 8, "eval_every": 6, "kl_target": 3.0, **training})
     return train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**TINY_MODEL),
                  config, progress=False)
 
@@ -42,7 +42,7 @@ def test_run_directory_contents(tmp_path, tiny_corpus):
     assert result.valid.rate == valid[-1]["rate"]
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["vocab_size"] == len((run / "vocab.txt").read_text().split())
-    assert config["training"]["kl_target"] == 3.0
+    assert config["training"]["objective_options"]["kl_target"] == 3.0
 
 
 def test_existing_run_needs_resume(tmp_path, tiny_corpus):
@@ -184,12 +184,12 @@ def test_threads_argument_sets_pytorchs_threads(tmp_path, tiny_corpus):
                                                       (5, 1e9, [5, 6, 10, 12, 12])])
 def test_checkpoints_come_once_a_minute_by_default_or_every_n_steps(tmp_path, tiny_corpus, monkeypatch, every,
                                                                      seconds, saved_at):
-    import textvae.training
+    import textvae.training.loop
 
     steps = []
-    original = textvae.training.Trainer.save_checkpoint
-    monkeypatch.setattr(textvae.training, "CHECKPOINT_SECONDS", seconds)
-    monkeypatch.setattr(textvae.training.Trainer, "save_checkpoint",
+    original = textvae.training.loop.Trainer.save_checkpoint
+    monkeypatch.setattr(textvae.training.loop, "CHECKPOINT_SECONDS", seconds)
+    monkeypatch.setattr(textvae.training.loop.Trainer, "save_checkpoint",
                         lambda self: (steps.append(self.step), original(self))[1])
     tiny_run(tmp_path, tiny_corpus, max_steps=12, eval_every=6, checkpoint_every=every)
     assert steps == saved_at  # evaluations at 6 and 12 save one too; the end of fit() saves the last

@@ -1,4 +1,5 @@
-"""A trained model with its vocabulary: the Python entry point (`textvae.load`)."""
+"""A trained model with its vocabulary: the Python entry point (`textvae.load`). `TextVAE` is a
+`textvae.evaluation.sentence_model.SentenceModel`: probes and minimal pairs evaluate it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from textvae.data.corpus import EncodedCorpus, encode_corpus, unknown_words_note
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import Vocabulary
 from textvae.distributed import Group
-from textvae.errors import ConfigError, RunDirError
+from textvae.errors import ConfigError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
 from textvae.generation import Decoding, decode, interpolation_path
@@ -27,9 +28,10 @@ from textvae.generation.decoding import fresh_seed, prior_codes, row_uniforms
 from textvae.models.vae import SentenceVAE
 from textvae.precision import resolve_precision
 from textvae.progress import progress as progress_bar
-from textvae.runtime import set_threads
+from textvae.runtime import resolve_device, set_threads
 from textvae.serialization import load_weights
-from textvae.training import BEST_WEIGHTS, LAST_WEIGHTS, VOCAB_FILE, RunConfig, check_vocabulary, resolve_device
+from textvae.training.config import RunConfig
+from textvae.training.rundir import load_config, load_vocabulary, weights_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -200,17 +202,13 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
     autocast where this machine runs it faster), "fp32" or "bf16"; `threads`: CPU threads for
     PyTorch (None keeps the current setting)."""
     set_threads(threads)
-    run_dir = Path(run_dir)
     if weights not in ("best", "last"):
         raise ConfigError(f"weights must be 'best' or 'last', got {weights!r}")
-    config = RunConfig.load(run_dir)
-    file = BEST_WEIGHTS if weights == "best" else LAST_WEIGHTS
-    if not (run_dir / file).exists():
-        raise RunDirError(f"{run_dir}: no {file} (has training evaluated at least once?)")
-    vocab = Vocabulary.load(run_dir / VOCAB_FILE)
-    check_vocabulary(run_dir, vocab, config)
+    config = load_config(run_dir)
+    file = weights_file(run_dir, weights)
+    vocab = load_vocabulary(run_dir, config)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
-    load_weights(model, run_dir / file)
+    load_weights(model, file)
     return TextVAE(model.to(resolve_device(device)), vocab, config, precision=precision)
 
 

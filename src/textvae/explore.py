@@ -198,7 +198,7 @@ def build_service(run_dirs: list[Path], data: Path | None = None, labels: Path |
                   max_points: int = MAX_POINTS, device: str = "cpu", color_by: str | None = None) -> Service:
     """Load every run and map `data` (default: each run's validation split), coloured by its labels
     (of the factor `color_by` where the labels hold several; the first by default)."""
-    from textvae.data.corpus import read_lines
+    from textvae.data.files import read_lines
     from textvae.evaluation.probes import aligned
 
     explorers = []

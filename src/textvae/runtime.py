@@ -5,6 +5,10 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 # glibc mallopt parameters
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
@@ -46,6 +50,25 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def resolve_device(name: str) -> "torch.device":
+    """The torch device a `--device` value names: "auto" is a GPU where PyTorch sees one, else the CPU."""
+    import torch
+
+    from textvae.errors import ConfigError
+
+    if not name or not name.strip():
+        raise ConfigError("--device is empty; give auto, cpu, cuda or cuda:N")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} names no device; give auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but PyTorch sees no CUDA device")
+    return device
+
+
 def cpu_model() -> str:
     """The CPU's marketing name, e.g. "AMD EPYC 7B13" ("unknown" where it cannot be read)."""
     try:
@@ -66,7 +89,7 @@ def environment(device: str = "cpu") -> dict[str, object]:
 
     import torch
 
-    from textvae import __version__
+    from textvae.version import __version__
 
     record: dict[str, object] = {
         "textvae": __version__, "torch": torch.__version__, "python": platform.python_version(),

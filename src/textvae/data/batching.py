@@ -56,3 +56,9 @@ def padding_fraction(lengths: np.ndarray, batches: list[np.ndarray]) -> float:
     real = sum(int(lengths[b].sum()) for b in batches)
     grid = sum(int(lengths[b].max()) * len(b) for b in batches)
     return 1.0 - real / grid if grid else 0.0
+
+
+def epoch_batches(lengths: np.ndarray, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The length-grouped batches of one training epoch, in an order fixed by (seed, epoch): a
+    resumed run and every process of a distributed one see the same order."""
+    return length_grouped_batches(lengths, batch_size, np.random.default_rng([seed, epoch]))

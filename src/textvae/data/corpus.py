@@ -1,50 +1,22 @@
-"""Reading corpora: text files with one sentence a line (tokenized as given, or by `Tokenizer`)."""
+"""Reading corpora: text files with one sentence a line (tokenized as given, or by `Tokenizer`), encoded
+as id arrays with a vocabulary."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from textvae.data.files import read_lines
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
 from textvae.data.vocab import SPECIALS, Vocabulary
 from textvae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
-
-
-def file_checksum(path: Path | str) -> str:
-    """SHA-256 of a file's bytes, in hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_lines(path: Path | str) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text) for every line of a UTF-8 file, numbered from 1.
-
-    Raises DataError for a missing or empty file and for bytes that are not UTF-8.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, "no such file")
-    if path.is_dir():
-        raise DataError(path, "is a directory, expected a text file")
-    data = path.read_bytes()
-    if not data:
-        raise DataError(path, "file is empty")
-    for lineno, raw in enumerate(data.splitlines(), start=1):
-        try:
-            yield lineno, raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise DataError(path, f"not valid UTF-8 (byte {raw[err.start]:#04x} at column {err.start + 1})", lineno) from None
 
 
 def read_sentences(path: Path | str, tokenizer: Tokenizer = AS_GIVEN) -> list[list[str]]:

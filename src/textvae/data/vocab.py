@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from textvae.data.files import read_lines
 from textvae.errors import DataError
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
@@ -84,8 +85,6 @@ class Vocabulary:
     @classmethod
     def load(cls, path: Path | str) -> "Vocabulary":
         """Read one word a line; the file must list `<pad>` first, and `<unk>` and `<eos>`."""
-        from textvae.data.corpus import read_lines
-
         entries = [(lineno, line.strip()) for lineno, line in read_lines(path)]
         for lineno, word in entries:
             if not word:

@@ -1,4 +1,4 @@
-"""Held-out measurements of a sentence VAE (PAPER.md section 3), per sentence in nats.
+"""Held-out measurements of a sentence VAE (docs/method.md, "Measurements"), per sentence in nats.
 
 `evaluate_corpus` gives the cheap numbers training reports (D, R, ELBO); `evaluate` gives
 everything: importance-weighted NLL, mutual information, active units and the aggregate
@@ -16,12 +16,14 @@ from textvae.data.corpus import EncodedCorpus
 from textvae.distributed import SINGLE, Group
 from textvae.errors import ConfigError
 from textvae.evaluation.latent import active_units, aggregate_posterior_stats, mutual_information
-from textvae.evaluation.likelihood import CorpusScores, log_importance_weights, score_corpus
+from textvae.evaluation.likelihood import (
+    CorpusScores, LMEvaluation, evaluate_lm, log_importance_weights, score_corpus,
+)
 from textvae.models.vae import SentenceVAE
 
 __all__ = [
-    "CorpusMetrics", "CorpusScores", "Evaluation", "evaluate", "evaluate_corpus", "log_importance_weights",
-    "score_corpus",
+    "CorpusMetrics", "CorpusScores", "Evaluation", "LMEvaluation", "evaluate", "evaluate_corpus", "evaluate_lm",
+    "log_importance_weights", "score_corpus",
 ]
 
 

@@ -1,9 +1,10 @@
-"""Per-sentence likelihood terms over a corpus: distortion, rate, and importance-weighted log p(x)."""
+"""Likelihood over a corpus: a VAE's per-sentence distortion, rate and importance-weighted log p(x),
+and a language model's cross-entropy."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -11,9 +12,11 @@ from torch import Tensor
 
 from textvae.data.batching import Batch, collate, length_grouped_batches
 from textvae.data.corpus import EncodedCorpus
-from textvae.evaluation.latent import LOG_2PI
-from textvae.models.vae import SentenceVAE, gaussian_kl
 from textvae.distributed import SINGLE, Group, share, sum_over_ranks
+from textvae.errors import ConfigError
+from textvae.evaluation.latent import LOG_2PI
+from textvae.models.lm import LanguageModel
+from textvae.models.vae import SentenceVAE, gaussian_kl
 from textvae.progress import progress as progress_bar
 
 
@@ -102,3 +105,31 @@ def score_corpus(
         sum_over_ranks(tensor, group)  # each sentence's numbers come from one rank, zeros from the rest
     return CorpusScores(out["distortion"], out["kl"], mu_all, logvar_all, z_all,
                         out["log_marginal"] if iw_samples > 0 else None)
+
+
+@dataclass
+class LMEvaluation:
+    cross_entropy: float  # nats per token, `<eos>` counted
+    perplexity: float
+    nll: float  # nats per sentence
+    sentences: int
+    tokens: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@torch.no_grad()
+def evaluate_lm(model: LanguageModel, corpus: EncodedCorpus, batch_size: int = 256) -> LMEvaluation:
+    """Cross-entropy of a corpus under the model, in nats per token."""
+    if len(corpus) == 0:
+        raise ConfigError("cannot evaluate a language model on an empty corpus")
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for indices in length_grouped_batches(corpus.lengths, batch_size, None):
+        batch = collate(corpus, indices, model.pad_id).to(model.device)
+        total += float(model(batch.tokens, batch.lengths).sum())
+    model.train(was_training)
+    tokens = corpus.num_tokens
+    return LMEvaluation(total / tokens, math.exp(total / tokens), total / len(corpus), len(corpus), tokens)

@@ -19,15 +19,13 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from textvae.data.corpus import read_lines
+from textvae.data.files import read_lines
 from textvae.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from textvae.api import TextVAE
+from textvae.evaluation.sentence_model import SentenceModel
 
 LENGTH = "length"
 MIN_PER_CLASS = 2  # a label seen fewer times cannot be split into training and held-out parts
@@ -120,7 +118,7 @@ def probe_length(features: np.ndarray, lengths: Sequence[int], folds: int = 5, s
     return ProbeResult(LENGTH, 0, len(y), None, None, None, None, r2=Interval.of(scores))
 
 
-def probe(vae: TextVAE, sentences: Sequence[str], factors: Mapping[str, Sequence[str]], folds: int = 5,
+def probe(vae: SentenceModel, sentences: Sequence[str], factors: Mapping[str, Sequence[str]], folds: int = 5,
           seed: int = 0) -> list[ProbeResult]:
     """Probes of every factor (and of length) on the posterior means of `sentences`."""
     if len(sentences) < 2 * folds:

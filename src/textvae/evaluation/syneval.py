@@ -1,4 +1,4 @@
-"""Syntax in the latent code: minimal pairs scored by the decoder (PAPER.md section 5, Table 4).
+"""Syntax in the latent code: minimal pairs scored by the decoder (docs/method.md, Table 4).
 
 For a pair of a grammatical sentence x+ and an ungrammatical x-, with z+ = mu(x+), z- = mu(x-):
 - pos: p(x+ | z+) > p(x- | z+)  (the code of the good sentence prefers it),
@@ -20,17 +20,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from textvae.data.corpus import read_lines
+from textvae.data.files import read_lines
 from textvae.data.vocab import Vocabulary
 from textvae.errors import ConfigError, DataError
-
-if TYPE_CHECKING:
-    from textvae.api import TextVAE
+from textvae.evaluation.sentence_model import SentenceModel
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +148,7 @@ def _condition_means(mu: Tensor, conditions: Sequence[str]) -> Tensor:
     return (sums / counts)[ids]
 
 
-def score_pairs(vae: TextVAE, pairs: Sequence[MinimalPair]) -> dict[str, Tensor]:
+def score_pairs(vae: SentenceModel, pairs: Sequence[MinimalPair]) -> dict[str, Tensor]:
     """Per pair, whether the good sentence wins: pos, neg, pos_mean, neg_mean, lm (bool tensors)."""
     good, bad = [p.good for p in pairs], [p.bad for p in pairs]
     z_good, _ = vae.encode(good)
@@ -162,7 +159,7 @@ def score_pairs(vae: TextVAE, pairs: Sequence[MinimalPair]) -> dict[str, Tensor]
     return {name: vae.log_prob(good, z) > vae.log_prob(bad, z) for name, z in codes.items()}
 
 
-def syneval(vae: TextVAE, pairs: Sequence[MinimalPair], skip_oov: bool = False) -> list[GroupScores]:
+def syneval(vae: SentenceModel, pairs: Sequence[MinimalPair], skip_oov: bool = False) -> list[GroupScores]:
     """Scores per group (in order of first appearance), then overall; every pair is scored,
     skipped (out of vocabulary, with `skip_oov`) or a tie."""
     tokenize = vae.tokenizer

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from textvae.data.corpus import load_corpus
-from textvae.data.vocab import Vocabulary
+from textvae.errors import ConfigError
+from textvae.evaluation import evaluate_lm
 from textvae.experiments.plots import PlotsUnavailable, plot_compare
 from textvae.experiments.results import cell, markdown_table, write_text
-from textvae.experiments.sweep import Experiment, RunSpec, prepare, run_all
-from textvae.lm import evaluate_lm, load_lm, train_lm
+from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import RunSpec, prepare, run_all
+from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json
+from textvae.training import CONFIG_FILE, DataConfig, load_lm, read_metrics, train_lm
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,8 @@ def language_model_floor(experiment: Experiment) -> dict[str, Any]:
     if record.exists():
         return read_json(record)
     lm_config, lm_training = experiment.settings.language_model()
-    vocab = Vocabulary.load(experiment.root / "vocab.txt")
-    train_lm(out, experiment.train, experiment.valid, vocab, lm_config, lm_training, progress=False)
+    data = DataConfig(experiment.train, experiment.valid, vocab=str(experiment.root / "vocab.txt"))
+    train_lm(out, data, lm_config, lm_training, progress=False)
     model, vocab = load_lm(out, experiment.device)
     result = evaluate_lm(model, load_corpus(experiment.test, vocab, name="test")).to_dict()
     write_json(record, result)
@@ -193,8 +196,6 @@ def compare_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], flo
 
 def aggressive_why(row: dict[str, Any]) -> str:
     """What the aggressive run's own metrics and settings say about why it did not hold a rate."""
-    from textvae.training import CONFIG_FILE, read_metrics
-
     run = Path(row["run_dir"]) if "run_dir" in row else None
     if run is None:
         return "see its metrics.jsonl"
@@ -254,3 +255,32 @@ def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
                  "15 words, the model is small and a run is a few thousand steps on a CPU. Absolute NLLs are not "
                  "comparable; the ordering and the collapse pattern are what carry over.")
     return lines
+
+
+VARIANT_KINDS = ("elbo", "anneal", "cyclical", "free-bits", "aggressive", "ae-free-bits", "beta-c")
+
+
+def select_variants(experiment: Experiment, kinds: Sequence[str] | None) -> list[Variant] | None:
+    """The default variants of `kinds` (--variants; beta-c selects every beta-C run), or None for all."""
+    if kinds is None:
+        return None
+    probe = experiment.run_config(experiment.models[0], 0.0).training
+    every = default_variants(probe.max_steps or 0, probe.eval_every, experiment.kl_targets)
+    if not kinds:
+        raise ConfigError(f"--variants takes a comma-separated list of {', '.join(VARIANT_KINDS)}")
+    return [v for v in every if v.kind in kinds]
+
+
+@dataclass
+class CompareOptions:
+    variants: list[str] | None = option(None, "The runs to compare, comma-separated.", choices=VARIANT_KINDS,
+                                        default_text="all")
+
+
+register_experiment("compare", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_compare(
+        experiment, select_variants(experiment, options.variants), jobs, progress),
+    about="The remedies for posterior collapse (ELBO, KL annealing, cyclical, free bits, aggressive, AE pretraining "
+          "+ free bits) next to beta-C at three C, with an LSTM language model's NLL as the floor "
+          "(compare.md / .json / .csv / .png).",
+    kl_targets=COMPARE_C, report="compare.md", options=CompareOptions))

@@ -21,6 +21,7 @@ from textvae.data.synthetic import CONTENT_WORDS, write_corpus
 from textvae.evaluation import evaluate
 from textvae.evaluation.reconstruction import words_kept
 from textvae.models.config import PRESETS, ModelConfig
+from textvae.objectives import BetaCOptions
 from textvae.runtime import describe_environment, environment, set_threads
 from textvae.training import CONFIG_FILE, DataConfig, TrainConfig, train
 
@@ -50,8 +51,8 @@ def run_demo(
     run_dir = out / "run"
     # C rises over two thirds of the steps: faster, and the decoder has not yet learned to use z
     # when the target arrives, so the encoder meets it with a shift of all codes.
-    training = TrainConfig(kl_target=kl_target, max_steps=max_steps, anneal_steps=2 * max_steps // 3,
-                           eval_every=max(max_steps // 4, 1), batch_size=128, lr=0.002, seed=seed,
+    training = TrainConfig(objective=BetaCOptions(kl_target=kl_target, anneal_steps=2 * max_steps // 3),
+                           max_steps=max_steps, eval_every=max(max_steps // 4, 1), batch_size=128, lr=0.002, seed=seed,
                            time_budget=time_budget)
     result = train(
         run_dir, DataConfig(str(splits.train), str(splits.valid)), ModelConfig(model=model, **PRESETS["cpu-small"]),

@@ -1,7 +1,7 @@
 """Figure 1: how D, R, LogDetCov, ||mu||^2 and AU move as C grows, for each model.
 
 `run_figure1` trains and evaluates every (model, C) run, then writes results.json / .csv,
-figure1.png and report.md, which sets the observed trends next to the paper's (PAPER.md section 6).
+figure1.png and report.md, which sets the observed trends next to the paper's (docs/method.md, "What the paper reports").
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
 from textvae.experiments.results import cell, markdown_table, write_results, write_text
-from textvae.experiments.sweep import Experiment, plan_runs, prepare, rows_of, run_all
+from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
 from textvae.training import read_metrics
 
 log = logging.getLogger(__name__)
@@ -249,3 +250,10 @@ def run_figure1(experiment: Experiment, jobs: int = 1, progress: bool = True) ->
         log.warning("no figure1.png: %s", err)
     write_text(experiment.root / "report.md", figure1_report(experiment, rows, wall))
     return rows
+
+
+register_experiment("figure1", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_figure1(experiment, jobs, progress),
+    about="D, R, LogDetCov, ||mu||^2 and AU against C for each model (results.json/.csv, figure1.png, report.md), "
+          "with probes of what z encodes where the test split has labels.",
+    kl_targets=FIGURE1_C, report="report.md", models=MODELS))

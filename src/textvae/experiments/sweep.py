@@ -14,157 +14,28 @@ Runs are independent, so `jobs` of them can train at once in separate processes.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-import torch
+from typing import Any
 
 from textvae.data.corpus import load_corpus, read_sentences
 from textvae.errors import ConfigError, RunDirError
 from textvae.evaluation import evaluate
 from textvae.evaluation.reconstruction import DEFAULT_BUCKETS, reconstruction_scores
-from textvae.lm import LMTrainConfig
+from textvae.experiments.parallel import parallel_map
+from textvae.experiments.settings import Experiment
 from textvae.locking import run_lock
-from textvae.models.config import PRESETS, ModelConfig
-from textvae.models.lm import LMConfig
 from textvae.progress import progress as progress_bar
 from textvae.serialization import read_json, write_atomic, write_json
-from textvae.training import CONFIG_FILE, DataConfig, RunConfig, TrainConfig, prepare_vocabulary, train
+from textvae.training import DataConfig, RunConfig, holds_run, load_config, prepare_vocabulary, train
 
 log = logging.getLogger(__name__)
 
-T, R = TypeVar("T"), TypeVar("R")
 EVALUATION_FILE, RECONSTRUCTION_FILE, EXPERIMENT_FILE = "evaluation.json", "reconstruction.json", "experiment.json"
 PROBES_FILE = "probes.json"
-MODELS = ("lstm-lstm", "gru-gru", "lstm-cnn")
-
-
-@dataclass(frozen=True)
-class ExperimentPreset:
-    """Model sizes, optimisation and evaluation settings shared by every run of a sweep."""
-
-    model: dict[str, Any]  # ModelConfig fields (sizes, rnn_init)
-    training: dict[str, Any]  # TrainConfig fields
-    max_vocab: int | None  # vocabulary size, special entries included; None: every training word
-    iw_samples: int  # importance samples for nll_iw on the test split (0 skips it)
-    about: str
-    lm: dict[str, Any] = field(default_factory=dict)  # LMConfig sizes of Table 3's scorer
-    lm_training: dict[str, Any] = field(default_factory=dict)  # its LMTrainConfig
-
-    def language_model(self) -> tuple[LMConfig, LMTrainConfig]:
-        return LMConfig(**self.lm), LMTrainConfig(**self.lm_training)
-
-
-EXPERIMENT_PRESETS: dict[str, ExperimentPreset] = {
-    "paper": ExperimentPreset(
-        model={**PRESETS["paper"], "rnn_init": "tf"},
-        training={"batch_size": 128, "lr": 0.00075, "epochs": 10, "anneal_epochs": 2.0},
-        max_vocab=None, iw_samples=500,
-        lm={"embedding_dim": 256, "hidden_dim": 512, "rnn_init": "tf"}, lm_training={"epochs": 10, "batch_size": 128, "lr": 0.001},
-        about="the paper's sizes and optimiser (Adam 0.00075, batch 128, C annealed over 2 epochs), 10 epochs; "
-              "for a GPU",
-    ),
-    # The 21 Figure 1 runs on Yelp in about an hour on 2 CPU cores with --jobs 2 (see
-    # docs/results/yelp-cpu-small). Chosen by pilot LSTM-LSTM runs, valid D at C = 60 / 100:
-    # annealing C over all 6,000 steps beats annealing over the first 4,000 (26.1 / 26.7 against
-    # 26.5 / 30.5): the faster the target rises, the more of it the LSTM pays in a shift of all codes.
-    # With PyTorch's initialisation instead of TensorFlow's (rnn_init) D rose to 32.6 at C = 100.
-    # The vocabulary keeps the 5,000 commonest words: its projection is most of the cost.
-    "cpu-small": ExperimentPreset(
-        model={**PRESETS["cpu-small"], "rnn_init": "tf"},
-        training={"batch_size": 64, "lr": 0.002, "max_steps": 6000, "anneal_steps": 6000, "eval_every": 1000},
-        max_vocab=5000, iw_samples=0,
-        lm={"embedding_dim": 64, "hidden_dim": 128, "rnn_init": "tf"}, lm_training={"epochs": 3, "batch_size": 64, "lr": 0.002},
-        about="embedding 64, hidden 128, z 32, batch 64, Adam 0.002, 6,000 steps with C annealed over all of "
-              "them, vocabulary 5,000; the Yelp Figure 1 sweep in about an hour on 2 CPU cores",
-    ),
-}
-
-
-@dataclass
-class Experiment:
-    """What a sweep trains on and how; saved as experiment.json next to the results."""
-
-    name: str  # figure1, table1, table2, ...
-    train: str
-    valid: str
-    test: str
-    out: str
-    preset: str = "cpu-small"
-    models: list[str] = field(default_factory=lambda: list(MODELS))
-    kl_targets: list[float] = field(default_factory=lambda: [3.0, 15.0, 100.0])
-    epochs: int | None = None  # overrides the preset's length of training
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    iw_samples: int | None = None  # None: the preset's
-    only: str | None = None  # one cell to run ("MODEL:C", a run's name, or its index); None: all, and the outputs
-    # Labels of the test split for probes (textvae.evaluation.probes): a file of JSON lines of factors,
-    # or NAME=FILE of plain labels; see `probe_labels`
-    labels: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.preset not in EXPERIMENT_PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose from {', '.join(EXPERIMENT_PRESETS)}")
-        for model in self.models:
-            ModelConfig(model=model)  # validates the name
-        if not self.kl_targets or any(not c >= 0 for c in self.kl_targets):
-            raise ConfigError(f"C values must be non-negative numbers, got {self.kl_targets}")
-        for split in ("train", "valid", "test"):
-            if not Path(getattr(self, split)).is_file():
-                raise ConfigError(f"--{split} {getattr(self, split)}: no such file")
-
-    @property
-    def root(self) -> Path:
-        return Path(self.out)
-
-    @property
-    def settings(self) -> ExperimentPreset:
-        return EXPERIMENT_PRESETS[self.preset]
-
-    @property
-    def probe_labels(self) -> str | None:
-        """The test split's labels: those given, or the built-in corpus's factors beside its test file."""
-        if self.labels is not None:
-            return self.labels
-        beside = Path(self.test).with_name(Path(self.test).name.split(".")[0] + ".factors.jsonl")
-        return str(beside) if beside.exists() else None
-
-    @property
-    def test_iw_samples(self) -> int:
-        return self.settings.iw_samples if self.iw_samples is None else self.iw_samples
-
-    def run_config(self, model: str, kl_target: float, overrides: dict[str, Any] | None = None) -> RunConfig:
-        """The configuration of one run (vocab_size is filled in from the shared vocabulary);
-        `overrides` replace TrainConfig fields last (an objective and its options, for compare)."""
-        training = dict(self.settings.training)
-        if self.epochs is not None or self.max_steps is not None:
-            preset_steps = training.get("max_steps")
-            training.update(epochs=self.epochs, max_steps=self.max_steps)
-            for key in ("anneal_steps", "eval_every"):  # step counts that follow the length of training
-                if key not in training:
-                    continue
-                if preset_steps and self.max_steps is not None:
-                    training[key] = max(1, round(training[key] * self.max_steps / preset_steps))
-                else:
-                    del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
-        training = {"kl_target": kl_target, "seed": self.seed, "device": self.device, "precision": self.precision,
-                    **training, **(overrides or {})}
-        return RunConfig(
-            ModelConfig(model=model, **self.settings.model), TrainConfig(**training),
-            DataConfig(self.train, self.valid, vocab=str(self.root / "vocab.txt")),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"preset_settings": asdict(self.settings)}
 
 
 @dataclass(frozen=True)
@@ -249,9 +120,10 @@ def _prepare(experiment: Experiment) -> None:
 
 
 # -- one run, start to finish (also the body of a worker process) -----------------------------------
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    """A saved run config without what may legitimately differ between invocations."""
-    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()
+def _comparable(config: RunConfig) -> dict[str, Any]:
+    """A run config without what may legitimately differ between invocations (as saved in the
+    current format, whatever version saved it)."""
+    config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.to_dict().items()
               if k not in ("textvae_version", "environments")}
     for key in ("device", "checkpoint_every"):  # where a run computes and how often it saves: same results
         config["training"].pop(key, None)
@@ -265,9 +137,8 @@ def _comparable(config: dict[str, Any]) -> dict[str, Any]:
 
 def ensure_trained(spec: RunSpec, progress: bool) -> None:
     """Train the run, resume it, or leave it as it is when it has finished."""
-    saved = spec.run_dir / CONFIG_FILE
-    if saved.exists():
-        if _comparable(read_json(saved)) != _comparable(spec.config.to_dict()):
+    if holds_run(spec.run_dir):
+        if _comparable(load_config(spec.run_dir)) != _comparable(spec.config):
             raise RunDirError(f"{spec.run_dir} holds a run with other settings than this sweep's; "
                               "choose another --out, or delete that run directory")
         train(spec.run_dir, resume=True, progress=progress)
@@ -352,74 +223,6 @@ def is_complete(spec: RunSpec) -> bool:
     return (spec.run_dir / EVALUATION_FILE).exists() and (
         not spec.reconstruct or (spec.run_dir / RECONSTRUCTION_FILE).exists()) and (
         spec.labels is None or (spec.run_dir / PROBES_FILE).exists())
-
-
-def devices_for(device: str) -> list[str]:
-    """Where parallel jobs go: one GPU each, in turn, when several are visible and none is named."""
-    if device == "auto" and torch.cuda.device_count() > 1:
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    return [device]
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Exit this worker within a second of the sweep's process dying, even by SIGKILL, so that no
-    orphan keeps training a run that the next invocation resumes. (Not PR_SET_PDEATHSIG: that
-    kills workers when the pool thread that started them ends, possibly while one holds the task
-    queue's lock, and the pool's shutdown then waits for that lock forever.)"""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _start_worker(threads: int, log_level: int, parent: int) -> None:
-    _exit_with_parent(parent)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it terminates us on Ctrl-C
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=log_level, format="%(message)s")
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _call(job: tuple[Callable[..., Any], Any, str]) -> Any:
-    function, item, device = job
-    return function(item, device, False)
-
-
-def parallel_map(function: Callable[[T, str | None, bool], R], items: Sequence[T], jobs: int = 1,
-                 device: str = "auto", progress: bool = True) -> Iterator[R]:
-    """function(item, device, progress) for every item, as they finish: in this process when
-    jobs == 1 (device None: the item's own), else `jobs` at a time (progress False) in fresh
-    processes (one GPU each in turn where several are visible, CPU threads split between jobs).
-    `function` must be importable (a module-level function). Stopping the caller (Ctrl-C,
-    SIGTERM, even SIGKILL) stops every job."""
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
-    if jobs == 1 or len(items) <= 1:
-        for item in items:
-            yield function(item, None, progress)
-        return
-    devices = devices_for(device)
-    # CPU threads in use here (--threads, or one per core) are shared out between the jobs
-    threads = 1 if devices[0].startswith("cuda") else max(1, torch.get_num_threads() // jobs)
-    work = [(function, item, devices[i % len(devices)]) for i, item in enumerate(items)]
-    previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        context = multiprocessing.get_context("spawn")
-        # maxtasksperchild=1: a fresh process per item, so none inherits another's memory
-        with context.Pool(min(jobs, len(items)), _start_worker,
-                          (threads, logging.getLogger().getEffectiveLevel(), os.getpid()),
-                          maxtasksperchild=1) as pool:
-            yield from pool.imap_unordered(_call, work)
-            pool.close()  # a clean shutdown; leaving early (an error, Ctrl-C) terminates instead
-            pool.join()
-    finally:  # leaving the with block terminates the workers, whatever happened
-        signal.signal(signal.SIGTERM, previous_handler)
 
 
 def run_all(specs: Sequence[RunSpec], jobs: int = 1, device: str = "auto", progress: bool = True,

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from textvae.experiments.results import cell, markdown_table, write_results, write_text
-from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
+from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import plan_runs, prepare, run_all
 
 TABLE1_C = (3.0, 15.0, 100.0)
 
@@ -49,3 +50,9 @@ def run_table1(experiment: Experiment, jobs: int = 1, progress: bool = True) -> 
     write_results(experiment, rows, wall, stem="table1")
     write_text(experiment.root / "table1.md", table1_markdown(experiment, rows, wall))
     return rows
+
+
+register_experiment("table1", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_table1(experiment, jobs, progress),
+    about="Measurements and greedy-reconstruction BLEU / ROUGE by length at each C (table1.md / .json / .csv).",
+    kl_targets=TABLE1_C, report="table1.md"))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from textvae.experiments.results import markdown_table, write_text
-from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
+from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
+from textvae.options import option
 
 TABLE2_C = (3.0, 15.0, 100.0)
 TABLE2_DECODINGS = (Decoding("greedy"), Decoding("top-k", top_k=15), Decoding("top-p", top_p=0.9))
@@ -57,3 +60,18 @@ def run_table2(experiment: Experiment, start: str = DEFAULT_FROM, end: str = DEF
     text = table2_markdown(experiment, rows, start, end, steps, time.perf_counter() - started)
     write_text(experiment.root / "table2.md", text)
     return rows
+
+
+@dataclass
+class Table2Options:
+    start: str = option(DEFAULT_FROM, "First sentence of the sentence path.", flags=("--from",))
+    end: str = option(DEFAULT_TO, "Last sentence of the sentence path.", flags=("--to",))
+    steps: int = option(8, "Points on each path.", min=2)
+
+
+register_experiment("table2", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_table2(experiment, options.start, options.end, options.steps,
+                                                               jobs, progress),
+    about="Interpolations between two prior draws and between --from and --to, with greedy, top-k 15 and top-p 0.9 "
+          "(table2.md).",
+    kl_targets=TABLE2_C, report="table2.md", options=Table2Options))

@@ -24,13 +24,17 @@ from textvae.data.corpus import encode_corpus, load_corpus, read_sentences
 from textvae.data.vocab import Vocabulary
 from textvae.experiments.plots import PlotsUnavailable, plot_table3
 from textvae.experiments.results import cell, markdown_table, write_text
-from textvae.experiments.sweep import Experiment, parallel_map, plan_runs, prepare, run_all
+from textvae.evaluation import evaluate_lm
+from textvae.experiments.parallel import parallel_map
+from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
-from textvae.lm import LMTrainConfig, evaluate_lm, fit_lm
 from textvae.models.lm import LanguageModel, LMConfig
+from textvae.options import option
 from textvae.progress import progress as progress_bar
+from textvae.runtime import resolve_device
 from textvae.serialization import read_json, write_atomic, write_json
-from textvae.training import resolve_device
+from textvae.training import LMTrainConfig, fit_lm
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +212,15 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
     except PlotsUnavailable as err:
         log.warning("no table3.png: %s", err)
     return rows
+
+
+@dataclass
+class Table3Options:
+    copies: int = option(3, "Independent artificial corpora per cell.", min=1)
+
+
+register_experiment("table3", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_table3(experiment, options.copies, jobs, progress),
+    about="Forward cross-entropy of corpora sampled with 7 schemes, scored by a language model trained on each "
+          "(table3.md / .json / .png).",
+    kl_targets=TABLE3_C, report="table3.md", options=Table3Options))

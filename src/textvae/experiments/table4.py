@@ -1,13 +1,16 @@
-"""Table 4: syntax in the latent code, minimal pairs at a small and a large C (PAPER.md section 5)."""
+"""Table 4: syntax in the latent code, minimal pairs at a small and a large C (docs/method.md, Table 4)."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from textvae.evaluation.syneval import GroupScores, read_pairs, syneval
 from textvae.experiments.results import cell, markdown_table, write_text
-from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
+from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.sweep import plan_runs, prepare, run_all
+from textvae.options import option
 from textvae.serialization import write_json
 
 TABLE4_C = (3.0, 100.0)
@@ -70,3 +73,17 @@ def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = 
     write_text(experiment.root / "table4.md", table4_markdown(experiment, Path(pairs_file), scores, skip_oov, wall))
     return scores
 
+
+@dataclass
+class Table4Options:
+    pairs: str = option(help="Minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
+                             "../shared/data/syneval/marvin_linzen_2018.jsonl.")
+    skip_oov: bool = option(False, "Skip pairs with out-of-vocabulary words.")
+
+
+register_experiment("table4", ExperimentKind(
+    run=lambda experiment, options, jobs, progress: run_table4(experiment, options.pairs, options.skip_oov, jobs,
+                                                               progress),
+    about="Minimal pairs: pos / neg accuracy and the language-model baseline at a small and a large C "
+          "(table4.md / .json).",
+    kl_targets=TABLE4_C, report="table4.md", options=Table4Options))

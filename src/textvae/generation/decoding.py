@@ -22,6 +22,7 @@ from torch import Tensor
 from textvae.errors import ConfigError
 from textvae.generation.processors import LogitsProcessor, Temperature, TopK, TopP
 from textvae.models.vae import SentenceVAE
+from textvae.options import check_options, option
 from textvae.precision import autocast
 
 STRATEGIES = ("greedy", "sample", "top-k", "top-p", "beam")
@@ -40,22 +41,21 @@ class Decoding:
       log p / length ** length_penalty (length counts `<eos>`).
     """
 
-    strategy: str = "greedy"
-    temperature: float = 1.0
-    top_k: int | None = None
-    top_p: float | None = None
-    beam_size: int = 5
-    length_penalty: float = 1.0
-    max_length: int = 30
+    strategy: str = option("greedy", "Decoding strategy.", flags=("--decode",), choices=STRATEGIES)
+    temperature: float = option(1.0, "Sampling temperature (sample, top-k, top-p).", min=0, min_open=True)
+    top_k: int | None = option(None, "top-k: tokens kept; with --decode sample, an extra filter.", flags=("--k",),
+                               min=1, default_text=str(DEFAULT_TOP_K))
+    top_p: float | None = option(None, "top-p: probability mass kept; with --decode sample, an extra filter.",
+                                 flags=("--p",), min=0, max=1, min_open=True, default_text=str(DEFAULT_TOP_P))
+    beam_size: int = option(5, "Hypotheses kept by beam search.", min=1)
+    length_penalty: float = option(1.0, "Beam search ranks by log p / length ** this.")
+    max_length: int = option(30, "Longest sentence, in tokens.", min=1)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown decoding strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
-        if self.max_length < 1:
-            raise ConfigError(f"max_length must be at least 1, got {self.max_length}")
-        if self.beam_size < 1:
-            raise ConfigError(f"beam_size must be at least 1, got {self.beam_size}")
-        self.processors()  # validates temperature, k and p
+        self.processors()  # validates temperature, k and p where the strategy uses them
+        check_options(self)
 
     @property
     def samples(self) -> bool:
@@ -108,7 +108,7 @@ def _eval_mode(model: SentenceVAE) -> Iterator[None]:
 
 def _next_scores(model: SentenceVAE, previous: Tensor, z: Tensor, state: object) -> tuple[Tensor, object]:
     """Scores over the vocabulary for the token after `previous` (batch,), and the new state."""
-    features, state = model.decoder(model.decoder_inputs(previous.unsqueeze(1), z), state)
+    features, state = model.decoder_features(previous.unsqueeze(1), z, state)
     return model.to_vocab(features[:, -1]).float(), state
 
 

@@ -1,59 +1,77 @@
-"""Model configuration: a dataclass that round-trips through JSON."""
+"""Model configuration: the model's name and sizes, and the options of its encoder and decoder
+kinds; a dataclass that round-trips through JSON (configs of textvae 0.1.0, flat, included)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import dataclasses
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
+# The built-in kinds register themselves when their modules are imported.
+import textvae.models.decoders  # noqa: F401
+import textvae.models.encoders  # noqa: F401
 from textvae.errors import ConfigError
-from textvae.models.rnn import SAVED_BEFORE_RNN_INIT, check_rnn_init
+from textvae.models.contracts import DECODERS, ENCODERS, ComponentOptions, Dims, Kind
+from textvae.models.rnn import SAVED_BEFORE_RNN_INIT
+from textvae.options import check_options, flag_of, option, option_fields
 
-ENCODER_KINDS = ("lstm", "gru")
-DECODER_KINDS = ("lstm", "gru", "cnn")
-MODEL_NAMES = ("lstm-lstm", "gru-gru", "lstm-cnn")
+log = logging.getLogger(__name__)
 _ALIASES = {"conv": "cnn"}  # the paper's code calls the CNN decoder LSTM-CONV
+MODEL_NAMES = ("lstm-lstm", "gru-gru", "lstm-cnn")  # the paper's three models
 
 
 def parse_model_name(name: str) -> tuple[str, str]:
-    """'LSTM-CNN' -> ('lstm', 'cnn'). Any encoder-decoder pair of known kinds is accepted."""
-    parts = name.strip().lower().split("-")
-    if len(parts) == 2:
-        encoder, decoder = parts[0], _ALIASES.get(parts[1], parts[1])
-        if encoder in ENCODER_KINDS and decoder in DECODER_KINDS:
-            return encoder, decoder
+    """'LSTM-CNN' -> ('lstm', 'cnn'). Any pair of a registered encoder and decoder is a model."""
+    encoder, _, decoder = name.strip().lower().partition("-")
+    decoder = _ALIASES.get(decoder, decoder)
+    if encoder in ENCODERS and decoder in DECODERS:
+        return encoder, decoder
     raise ConfigError(
-        f"unknown model {name!r}: expected ENCODER-DECODER with encoder in {ENCODER_KINDS} "
-        f"and decoder in {DECODER_KINDS}, e.g. {', '.join(MODEL_NAMES)}"
+        f"unknown model {name!r}: expected ENCODER-DECODER with encoder in {ENCODERS.names()} "
+        f"and decoder in {DECODERS.names()}, e.g. {', '.join(MODEL_NAMES)}"
     )
 
 
-@dataclass
+def model_help() -> str:
+    encoders = ", ".join(f"{name} ({kind.about})" for name, kind in ENCODERS.items())
+    decoders = ", ".join(f"{name} ({kind.about})" for name, kind in DECODERS.items())
+    return (f"ENCODER-DECODER, e.g. {', '.join(MODEL_NAMES)} (the paper's; upper case works too). Encoders: "
+            f"{encoders}. Decoders: {decoders}.")
+
+
+@dataclass(init=False)
 class ModelConfig:
-    """Sizes of a sentence VAE. Defaults are the paper's (256/512/64)."""
+    """A sentence VAE: its encoder and decoder kinds (`model`), sizes, and each kind's options.
+    Defaults are the paper's (256/512/64).
 
-    model: str = "lstm-lstm"
+    Options of the kinds may be given by name, `ModelConfig("lstm-cnn", kernel_width=5)`: each goes
+    to the encoder and the decoder that have it, and is left out where neither has it (as a
+    preset's `conv_channels` is for an LSTM decoder); a name that is no kind's option is an error."""
+
+    model: str = option("lstm-lstm", model_help)
     vocab_size: int = 0  # 0: not known yet; training sets it from the vocabulary
-    embedding_dim: int = 256
-    hidden_dim: int = 512
-    latent_dim: int = 64
-    # gated CNN decoder only
-    conv_channels: int = 128
-    kernel_width: int = 20
-    conv_blocks: int = 2
-    dropout: float = 0.1
-    # How recurrent layers start: "tf" (TensorFlow's defaults, as the paper trained; forget-gate
-    # bias 1) or "torch" (PyTorch's). Only training from scratch depends on it.
-    rnn_init: str = "tf"
+    embedding_dim: int = option(256, "Embedding size.", min=1, default_text="the preset's")
+    hidden_dim: int = option(512, "Width of the encoder and decoder layers.", min=1, default_text="the preset's")
+    latent_dim: int = option(64, "Size of z.", min=1, default_text="the preset's")
+    encoder_options: Any = None  # the encoder kind's options (None: its defaults)
+    decoder_options: Any = None  # the decoder kind's options (None: its defaults)
 
-    def __post_init__(self) -> None:
-        encoder, decoder = parse_model_name(self.model)
+    def __init__(self, model: str = "lstm-lstm", **values: Any):
+        for field in dataclasses.fields(self):
+            setattr(self, field.name, values.pop(field.name, field.default))
+        self.model = model
+        encoder, decoder = parse_model_name(model)
         self.model = f"{encoder}-{decoder}"
+        unknown = set(values) - set(kind_fields())
+        if unknown:
+            raise ConfigError(f"not a model option: {', '.join(sorted(unknown))}")
+        self.encoder_options = _kind_options(ENCODERS[encoder], self.encoder_options, values, f"encoder {encoder}")
+        self.decoder_options = _kind_options(DECODERS[decoder], self.decoder_options, values, f"decoder {decoder}")
         if self.vocab_size < 0:
             raise ConfigError(f"vocab_size must not be negative, got {self.vocab_size}")
-        for name in ("embedding_dim", "hidden_dim", "latent_dim", "conv_channels", "kernel_width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        check_rnn_init(self.rnn_init)
+        check_options(self)
 
     @property
     def encoder_kind(self) -> str:
@@ -63,20 +81,83 @@ class ModelConfig:
     def decoder_kind(self) -> str:
         return parse_model_name(self.model)[1]
 
+    @property
+    def dims(self) -> Dims:
+        return Dims(self.embedding_dim, self.hidden_dim, self.latent_dim)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
+    def from_dict(cls, data: Mapping[str, Any]) -> "ModelConfig":
+        """A saved config: nested options, or the flat fields of textvae 0.1.0 (`conv_channels` ...
+        beside the sizes; without `rnn_init`, PyTorch's initialisation)."""
+        if "encoder_options" in data or "decoder_options" in data:
+            unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
+            if unknown:
+                raise ConfigError(f"unknown model config keys: {sorted(unknown)}")
+            return cls(**data)
         return cls(**{**SAVED_BEFORE_RNN_INIT, **data})
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any], defaults: Mapping[str, Any] | None = None,
+                  unused: str = "error") -> "ModelConfig":
+        """A config from the command line's flags (`values`) over `defaults` (a preset's sizes). An
+        option that neither of the model's kinds has is left out where it came from the defaults; where
+        the user gave it, an error naming its flag, or a warning, as `unused` says."""
+        merged = {**(defaults or {}), **values}
+        model = merged.get("model", "lstm-lstm")
+        encoder, decoder = parse_model_name(model)
+        own = {f.name for f in dataclasses.fields(cls)}
+        taken = own | {f.name for kind in (ENCODERS[encoder], DECODERS[decoder])
+                       for f in dataclasses.fields(kind.options)}
+        for key in values:
+            if key not in taken and unused == "error":
+                raise ConfigError(_not_an_option(key, model))
+            if key not in taken and unused == "warn":
+                log.warning("%s: ignored", _not_an_option(key, model))
+        return cls(**merged)
+
+
+def kind_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
+    """Every option field of the registered encoder and decoder kinds by name, with the kinds that
+    have it ("encoder lstm", "decoder cnn")."""
+    found: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    for role, registry in (("encoder", ENCODERS), ("decoder", DECODERS)):
+        for name, kind in registry.items():
+            for field in option_fields(kind.options):
+                found.setdefault(field.name, []).append((f"{role} {name}", field))
+    return found
+
+
+def _not_an_option(key: str, model: str) -> str:
+    owners = kind_fields().get(key)
+    if not owners:
+        return f"{key!r} is not a model option"
+    return (f"{key} ({flag_of(owners[0][1])}) does not apply to model {model}; it is an option of "
+            f"{', '.join(owner for owner, _ in owners)}")
+
+
+def _kind_options(kind: Kind, given: Any, values: Mapping[str, Any], what: str) -> ComponentOptions:
+    """The options of one kind: `given` (an options object, a saved dict, or None for the defaults)
+    with the keyword `values` that are options of this kind."""
+    mine = {f.name for f in dataclasses.fields(kind.options)}
+    if isinstance(given, Mapping):
+        unknown = set(given) - mine
+        if unknown:
+            raise ConfigError(f"unknown options of the {what}: {sorted(unknown)}")
+        given = kind.options(**given)
+    elif given is None:
+        given = kind.options()
+    elif not isinstance(given, kind.options):
+        raise ConfigError(f"the {what} takes {kind.options.__name__}, got {type(given).__name__}")
+    changes = {key: value for key, value in values.items() if key in mine}
+    return dataclasses.replace(given, **changes) if changes else given
 
 
 # Size presets: the paper's, and two that train in minutes on a laptop CPU (cpu-small is also the
-# size of `textvae experiment --preset cpu-small` and of the demo).
+# size of `textvae experiment --preset cpu-small` and of the demo). Options that a model's kinds do
+# not have (conv_channels for an LSTM decoder) are left out for it.
 PRESETS: dict[str, dict[str, int]] = {
     "paper": {"embedding_dim": 256, "hidden_dim": 512, "latent_dim": 64, "conv_channels": 128},
     "small": {"embedding_dim": 128, "hidden_dim": 256, "latent_dim": 32, "conv_channels": 64},

@@ -1,19 +1,21 @@
-"""Decoders: map decoder inputs [embedding(previous token); z] to features, one per step.
+"""Decoders (see `textvae.models.contracts`): the paper's recurrent decoders and its gated CNN.
 
-Every decoder has the same interface, `forward(inputs, state) -> (features, state)`, so a
-sequence can be processed whole (teacher forcing) or a step at a time (generation), carrying
-`state` between calls. The projection to the vocabulary lives in the VAE.
+Both read z the paper's way: concatenated to the embedding of the previous token at every step.
+The projection to the vocabulary lives in the VAE (and in the language model).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from textvae.models.rnn import recurrent_layer
+from textvae.models.contracts import ComponentOptions, Dims, register_decoder
+from textvae.models.rnn import RNNOptions, recurrent_layer
+from textvae.options import option
 
 
 def previous_tokens(tokens: Tensor, start_id: int) -> Tensor:
@@ -35,16 +37,24 @@ def sentence_nll(to_vocab: nn.Module, features: Tensor, tokens: Tensor, lengths:
     return torch.zeros(batch, device=tokens.device, dtype=nll.dtype).index_add_(0, rows, nll)
 
 
+def with_code(embedded: Tensor, z: Tensor | None) -> Tensor:
+    """[embedding(previous token); z] for every step (the embeddings alone where there is no z)."""
+    if z is None:
+        return embedded
+    return torch.cat([embedded, z.unsqueeze(1).expand(-1, embedded.size(1), -1)], dim=-1)
+
+
 class RNNDecoder(nn.Module):
-    """LSTM or GRU decoder; the state is the recurrent state."""
+    """LSTM or GRU decoder over [embedding; z] (`input_dim` is their total size); the state is the
+    recurrent state."""
 
     def __init__(self, kind: str, input_dim: int, hidden_dim: int, init: str = "tf"):
         super().__init__()
         self.rnn = recurrent_layer(kind, input_dim, hidden_dim, init)
         self.output_dim = hidden_dim
 
-    def forward(self, inputs: Tensor, state: Any = None) -> tuple[Tensor, Any]:
-        return self.rnn(inputs, state)
+    def forward(self, embedded: Tensor, z: Tensor | None, state: Any = None) -> tuple[Tensor, Any]:
+        return self.rnn(with_code(embedded, z), state)
 
     @staticmethod
     def reorder_state(state: Any, index: Tensor) -> Any:
@@ -92,7 +102,8 @@ class GatedResidualBlock(nn.Module):
 class ConvDecoder(nn.Module):
     """The paper's gated causal CNN decoder ("LSTM-CNN" / "LSTM-CONV").
 
-    The state is the window of past inputs the next output depends on (its receptive field).
+    The state is the window of past inputs ([embedding; z]) the next output depends on (its
+    receptive field).
     """
 
     def __init__(
@@ -106,7 +117,8 @@ class ConvDecoder(nn.Module):
         self.output_dim = hidden_dim
         self.receptive_field = 1 + blocks * (kernel_width - 1)
 
-    def forward(self, inputs: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, embedded: Tensor, z: Tensor | None, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        inputs = with_code(embedded, z)
         if state is not None:
             inputs = torch.cat([state, inputs], dim=1)
         new_steps = inputs.size(1) - (0 if state is None else state.size(1))
@@ -117,3 +129,31 @@ class ConvDecoder(nn.Module):
     @staticmethod
     def reorder_state(state: Tensor, index: Tensor) -> Tensor:
         return state.index_select(0, index)
+
+
+@dataclass
+class ConvOptions(ComponentOptions):
+    """The options of the gated CNN decoder (the paper's: 128 inner channels, kernel width 20, two
+    blocks, dropout 0.1)."""
+
+    conv_channels: int = option(128, "Inner channels of each gated branch.", min=1, default_text="the preset's")
+    kernel_width: int = option(20, "Width of the causal convolutions.", min=1)
+    conv_blocks: int = option(2, "Gated residual blocks.", min=0)
+    dropout: float = option(0.1, "Dropout after each convolution (in training only).", min=0, max=1, max_open=True)
+
+
+def _recurrent(kind: str):  # noqa: ANN202 - a builder
+    def build(dims: Dims, options: RNNOptions) -> RNNDecoder:
+        return RNNDecoder(kind, dims.embedding_dim + dims.latent_dim, dims.hidden_dim, options.rnn_init)
+
+    return build
+
+
+def _convolutional(dims: Dims, options: ConvOptions) -> ConvDecoder:
+    return ConvDecoder(dims.embedding_dim + dims.latent_dim, dims.hidden_dim, options.conv_channels,
+                       options.kernel_width, options.conv_blocks, options.dropout)
+
+
+register_decoder("lstm", _recurrent("lstm"), RNNOptions, "LSTM")
+register_decoder("gru", _recurrent("gru"), RNNOptions, "GRU")
+register_decoder("cnn", _convolutional, ConvOptions, "the paper's gated causal CNN ('LSTM-CNN', 'LSTM-CONV')")

@@ -1,11 +1,13 @@
-"""Encoders: a recurrent network over the sentence, summarised by its state at the last token."""
+"""Encoders (see `textvae.models.contracts`): a recurrent network over the sentence, summarised by
+its output at the last real token."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from textvae.models.rnn import recurrent_layer
+from textvae.models.contracts import Dims, register_encoder
+from textvae.models.rnn import RNNOptions, recurrent_layer
 
 
 class RNNEncoder(nn.Module):
@@ -22,3 +24,14 @@ class RNNEncoder(nn.Module):
         outputs, _ = self.rnn(embedded)
         last = (lengths - 1).to(outputs.device)
         return outputs[torch.arange(outputs.size(0), device=outputs.device), last]
+
+
+def _recurrent(kind: str):  # noqa: ANN202 - a builder
+    def build(dims: Dims, options: RNNOptions) -> RNNEncoder:
+        return RNNEncoder(kind, dims.embedding_dim, dims.hidden_dim, options.rnn_init)
+
+    return build
+
+
+register_encoder("lstm", _recurrent("lstm"), RNNOptions, "LSTM")
+register_encoder("gru", _recurrent("gru"), RNNOptions, "GRU")

@@ -12,23 +12,22 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from textvae.errors import ConfigError
 from textvae.models.decoders import RNNDecoder, previous_tokens, sentence_nll
-from textvae.models.rnn import check_rnn_init
+from textvae.models.rnn import RNN_INITS, RNN_KINDS
+from textvae.options import check_options, option
 
 
 @dataclass
 class LMConfig:
-    kind: str = "lstm"  # lstm | gru
+    kind: str = option("lstm", "The recurrent layer: lstm or gru.", choices=tuple(RNN_KINDS))
     vocab_size: int = 0  # filled in from the vocabulary
-    embedding_dim: int = 256
-    hidden_dim: int = 512
-    rnn_init: str = "tf"  # see ModelConfig.rnn_init
+    embedding_dim: int = option(256, "Embedding size.", min=1)
+    hidden_dim: int = option(512, "Recurrent state size.", min=1)
+    rnn_init: str = option("tf", "Recurrent weights start as TensorFlow's defaults (tf) or PyTorch's (torch).",
+                           choices=RNN_INITS)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("lstm", "gru"):
-            raise ConfigError(f"language model kind must be lstm or gru, got {self.kind!r}")
-        check_rnn_init(self.rnn_init)
+        check_options(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,5 +49,5 @@ class LanguageModel(nn.Module):
 
     def forward(self, tokens: Tensor, lengths: Tensor) -> Tensor:
         """-log p(x) per sentence in nats (`<eos>` included, padding excluded)."""
-        features, _ = self.decoder(self.embedding(previous_tokens(tokens, self.eos_id)))
+        features, _ = self.decoder(self.embedding(previous_tokens(tokens, self.eos_id)), None)
         return sentence_nll(self.to_vocab, features, tokens, lengths)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from textvae.errors import ConfigError
+from textvae.models.contracts import ComponentOptions
+from textvae.options import option
 
 RNN_KINDS = {"lstm": nn.LSTM, "gru": nn.GRU}
 RNN_INITS = ("tf", "torch")
 # What a saved config without rnn_init means: models from before the field started the PyTorch way.
 SAVED_BEFORE_RNN_INIT = {"rnn_init": "torch"}
+
+
+@dataclass
+class RNNOptions(ComponentOptions):
+    """The options of the recurrent encoders and decoders."""
+
+    rnn_init: str = option("tf", "Recurrent weights start as TensorFlow's defaults (tf: the paper's; LSTM forget-gate "
+                                 "bias 1) or PyTorch's (torch).", choices=RNN_INITS)
 
 
 def check_rnn_init(init: str) -> None:

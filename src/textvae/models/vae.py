@@ -1,4 +1,6 @@
-"""The sentence VAE: shared embedding, encoder -> q(z|x) = N(mu, diag(exp(logvar))), decoder p(x|z)."""
+"""The sentence VAE: shared embedding, encoder -> q(z|x) = N(mu, diag(exp(logvar))), decoder p(x|z).
+
+The encoder and the decoder are the registered kinds the config names (`textvae.models.contracts`)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from textvae.models.config import ModelConfig
-from textvae.models.decoders import ConvDecoder, RNNDecoder, previous_tokens, sentence_nll
-from textvae.models.encoders import RNNEncoder
+from textvae.models.contracts import DECODERS, ENCODERS, Decoder, Encoder, State
+from textvae.models.decoders import previous_tokens, sentence_nll
 
 
 @dataclass
@@ -28,15 +30,6 @@ def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
 
 
-def build_decoder(config: ModelConfig) -> nn.Module:
-    input_dim = config.embedding_dim + config.latent_dim
-    if config.decoder_kind == "cnn":
-        return ConvDecoder(
-            input_dim, config.hidden_dim, config.conv_channels, config.kernel_width, config.conv_blocks, config.dropout
-        )
-    return RNNDecoder(config.decoder_kind, input_dim, config.hidden_dim, config.rnn_init)
-
-
 class SentenceVAE(nn.Module):
     """Token ids in every method are (batch, time) with `<pad>`=0 after each sentence's `<eos>`;
     `lengths` counts real tokens, `<eos>` included. `<eos>` is also the decoder's start symbol."""
@@ -49,10 +42,10 @@ class SentenceVAE(nn.Module):
         self.eos_id = eos_id
         self.pad_id = pad_id
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
-        self.encoder = RNNEncoder(config.encoder_kind, config.embedding_dim, config.hidden_dim, config.rnn_init)
-        self.to_mu = nn.Linear(config.hidden_dim, config.latent_dim)
-        self.to_logvar = nn.Linear(config.hidden_dim, config.latent_dim)
-        self.decoder = build_decoder(config)
+        self.encoder: Encoder = ENCODERS[config.encoder_kind].build(config.dims, config.encoder_options)
+        self.to_mu = nn.Linear(self.encoder.output_dim, config.latent_dim)
+        self.to_logvar = nn.Linear(self.encoder.output_dim, config.latent_dim)
+        self.decoder: Decoder = DECODERS[config.decoder_kind].build(config.dims, config.decoder_options)
         self.to_vocab = nn.Linear(self.decoder.output_dim, config.vocab_size)
 
     @property
@@ -72,17 +65,17 @@ class SentenceVAE(nn.Module):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         return mu + torch.exp(0.5 * logvar) * eps
 
-    def decoder_inputs(self, previous_tokens: Tensor, z: Tensor) -> Tensor:
-        """[embedding(previous token); z] for every step."""
-        embedded = self.embedding(previous_tokens)
-        return torch.cat([embedded, z.unsqueeze(1).expand(-1, embedded.size(1), -1)], dim=-1)
+    def decoder_features(self, previous: Tensor, z: Tensor, state: State = None) -> tuple[Tensor, State]:
+        """The decoder's features after the `previous` tokens (batch, steps) given z, continuing
+        from `state` (None: the start); generation calls it a step at a time."""
+        return self.decoder(self.embedding(previous), z, state)
 
     def distortion(self, tokens: Tensor, lengths: Tensor, z: Tensor, previous: Tensor | None = None) -> Tensor:
         """-log p(x|z) per sentence, in nats (teacher forcing, padding excluded). The decoder reads
         `previous` (batch, time) as its input tokens where given (e.g. with words dropped), else the
         start symbol and the sentence shifted right."""
         previous = previous_tokens(tokens, self.eos_id) if previous is None else previous
-        features, _ = self.decoder(self.decoder_inputs(previous, z))
+        features, _ = self.decoder_features(previous, z)
         return sentence_nll(self.to_vocab, features, tokens, lengths)
 
     def forward(self, tokens: Tensor, lengths: Tensor, generator: torch.Generator | None = None,

@@ -1,4 +1,4 @@
-"""Training procedures that are not a loss: pieces the one training loop (`training.Trainer`)
+"""Training procedures that are not a loss: pieces the one training loop (`training.loop.Trainer`)
 switches on with options of `TrainConfig`.
 
 - Word dropout (Bowman et al. 2016): decoder input words replaced by `<unk>` at a rate, so the

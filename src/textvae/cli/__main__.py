@@ -1,0 +1,3 @@
+from textvae.cli import main
+
+main()

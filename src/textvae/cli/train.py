@@ -1,0 +1,94 @@
+"""`textvae train`: its options are the fields of DataConfig, ModelConfig (with the options of every
+registered encoder and decoder kind) and TrainConfig (with the options of every registered
+objective), built by `textvae.cli.options`; a new field or a new registered kind is a new flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from textvae.cli.common import ProgressOption, ThreadsOption, join_processes, log
+from textvae.cli.options import Given, Source, choices, config_fields, registered_fields, with_options
+from textvae.models.config import PRESETS, kind_fields
+from textvae.models.contracts import DECODERS, ENCODERS
+from textvae.objectives import OBJECTIVES, objective_fields
+from textvae.options import flag_of
+from textvae.training.config import DataConfig, TrainConfig
+
+Preset = choices("Preset", PRESETS)
+
+
+def _preset_help() -> str:
+    sizes = ", ".join(f"{name} {p['embedding_dim']}/{p['hidden_dim']}/{p['latent_dim']}" for name, p in PRESETS.items())
+    return (f"Model sizes (embedding / hidden / latent): {sizes} (cpu-small is the size of `experiment --preset "
+            "cpu-small`). The size options override it.")
+
+
+def _kind_class(owner: str) -> type:
+    role, name = owner.split(" ", 1)
+    return (ENCODERS if role == "encoder" else DECODERS)[name].options
+
+
+def sources() -> list[Source]:
+    from textvae.models.config import ModelConfig
+
+    return [
+        Source("data", config_fields(DataConfig), optional=("train",)),
+        Source("model", lambda: config_fields(ModelConfig)() + registered_fields(
+            kind_fields, lambda: len(ENCODERS) + len(DECODERS), _kind_class)()),
+        Source("training", lambda: config_fields(TrainConfig)() + registered_fields(
+            objective_fields, lambda: len(OBJECTIVES), lambda name: OBJECTIVES[name])()),
+    ]
+
+
+def train(
+    out: Annotated[Path, typer.Option(help="Run directory to create (or resume with --resume).")],
+    resume: Annotated[bool, typer.Option(
+        help="Continue the run in --out; its saved configs replace the other options.")] = False,
+    preset: Annotated[Preset, typer.Option(help=_preset_help())] = Preset.paper,
+    threads: ThreadsOption = None,
+    progress: ProgressOption = True,
+    data: Given = None,  # type: ignore[assignment] - filled by with_options
+    model: Given = None,  # type: ignore[assignment]
+    training: Given = None,  # type: ignore[assignment]
+) -> None:
+    """Train a sentence VAE (the beta-C objective unless --objective says otherwise); under torchrun, on every
+    process it starts."""
+    from textvae.models.config import ModelConfig
+    from textvae.training import train as run_training
+
+    group, device = join_processes(training.pop("device", "auto"))
+    if resume:
+        ignored = [flag_of_option(key) for key in (*data, *model, *training)]
+        if ignored:
+            log.warning("--resume continues the run with the settings it started with; ignored: %s",
+                        ", ".join(ignored))
+        result = run_training(out, resume=True, progress=progress, threads=threads)
+    else:
+        if "train" not in data or "valid" not in data:
+            raise typer.BadParameter("--train and --valid are needed (unless --resume)")
+        # An option of another objective or model, given out of habit, is said and left out.
+        model_config = ModelConfig.from_flat(model, defaults=PRESETS[preset.value], unused="warn")
+        training_config = TrainConfig.from_flat({**training, "device": device}, unused="warn")
+        result = run_training(out, DataConfig(**data), model_config, training_config, progress=progress,
+                              threads=threads)
+    if not group.main:
+        return
+    v = result.valid
+    typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
+               f"PPL {v.ppl_elbo:.2f}")
+    typer.echo(f"run directory: {result.run_dir}")
+
+
+def flag_of_option(key: str) -> str:
+    for source in sources():
+        for spec in source.specs():
+            if spec.key == key:
+                return flag_of(spec.field)
+    return key
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(with_options(train, sources()))

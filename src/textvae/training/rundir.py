@@ -1,0 +1,132 @@
+"""The run directory: reading and writing what a run holds (config.json, vocab.txt, metrics.jsonl,
+weights and checkpoints), and the checks that name a damaged or mismatched file.
+
+Every write is atomic (`textvae.serialization`); one process writes a run at a time (`run_lock`).
+The format is described in docs/ARCHITECTURE.md; the file names are in `training.config`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from textvae.data.corpus import read_sentences
+from textvae.data.vocab import Vocabulary
+from textvae.errors import ConfigError, RunDirError
+from textvae.serialization import read_json, write_atomic, write_json
+from textvae.training.config import (
+    CONFIG_FILE, METRICS_FILE, VOCAB_FILE, WEIGHTS, DataConfig, RunConfig,
+)
+
+log = logging.getLogger(__name__)
+
+
+def holds_run(run_dir: Path | str) -> bool:
+    return (Path(run_dir) / CONFIG_FILE).is_file()
+
+
+def load_config(run_dir: Path | str) -> RunConfig:
+    """A run's config.json; a missing or damaged one is a RunDirError naming it."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
+    saved = read_json(path)
+    try:
+        return RunConfig.from_dict(saved)
+    except ConfigError as err:
+        raise RunDirError(f"{path}: {err}") from None
+    except (KeyError, TypeError, AttributeError) as err:
+        raise RunDirError(f"{path}: damaged, not a run config ({type(err).__name__}: {err})") from None
+
+
+def save_config(run_dir: Path | str, config: RunConfig) -> None:
+    write_json(Path(run_dir) / CONFIG_FILE, config.to_dict())
+
+
+def load_vocabulary(run_dir: Path | str, config: RunConfig) -> Vocabulary:
+    """A run's vocab.txt; one that does not match the model's vocabulary size is damaged."""
+    vocab = Vocabulary.load(Path(run_dir) / VOCAB_FILE)
+    if len(vocab) != config.model.vocab_size:
+        raise RunDirError(f"{Path(run_dir) / VOCAB_FILE}: holds {len(vocab)} words, but the model in {CONFIG_FILE} "
+                          f"was built for {config.model.vocab_size}; the file is damaged or from another run")
+    return vocab
+
+
+def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | None = None) -> Vocabulary:
+    """The vocabulary file named by `data`, or one built from the training split (`sentences`,
+    when already read)."""
+    if data.vocab is not None:
+        return Vocabulary.load(data.vocab)
+    if sentences is None:
+        sentences = read_sentences(data.train, data.tokenizer)
+    if data.max_length is not None:
+        sentences = [s[: data.max_length] for s in sentences]
+    return Vocabulary.build(sentences, min_count=data.min_count, max_size=data.max_vocab)
+
+
+def weights_file(run_dir: Path | str, which: str = "best") -> Path:
+    """The weights `which` names ("best": lowest validation loss, "last"), which must exist."""
+    if which not in WEIGHTS:
+        raise ConfigError(f"weights must be 'best' or 'last', got {which!r}")
+    path = Path(run_dir) / WEIGHTS[which]
+    if not path.exists():
+        raise RunDirError(f"{run_dir}: no {WEIGHTS[which]} (has training evaluated at least once?)")
+    return path
+
+
+# -- metrics.jsonl: one JSON object a line, appended at each evaluation ---------------------------------
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON object a line; a non-finite number becomes null, so the file stays valid JSON."""
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+    return json.dumps(clean, allow_nan=False) + "\n"
+
+
+def append_metrics(run_dir: Path | str, records: Iterable[dict[str, Any]]) -> None:
+    with open(Path(run_dir) / METRICS_FILE, "a", encoding="utf-8") as f:
+        f.write("".join(json_line(r) for r in records))
+
+
+def write_metrics(run_dir: Path | str, records: Iterable[dict[str, Any]]) -> None:
+    """Replace metrics.jsonl with `records`, atomically."""
+    write_atomic(Path(run_dir) / METRICS_FILE, "".join(json_line(r) for r in records).encode("utf-8"))
+
+
+def read_metrics(run_dir: Path | str, repair: bool = False) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl. A last line cut short (the process was killed while appending)
+    is dropped, with a warning, and with `repair` also removed from the file; a damaged line
+    elsewhere is a RunDirError naming it."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise RunDirError(f"{path}: damaged, not UTF-8 text") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):
+                log.warning("%s: its last line was cut short (an interrupted write)%s", path,
+                            "; removed" if repair else "; ignored")
+                if repair:
+                    write_metrics(run_dir, records)
+                break
+            raise RunDirError(f"{path}:{number}: damaged, not a JSON object") from None
+        if not isinstance(record, dict) or "step" not in record:
+            raise RunDirError(f"{path}:{number}: damaged, not a metrics record")
+        records.append(record)
+    return records
+
+
+def keep_metrics_until(run_dir: Path | str, step: int) -> None:
+    """Drop the records of evaluations after `step` (a resume redoes them)."""
+    write_metrics(run_dir, [r for r in read_metrics(run_dir, repair=True) if r["step"] <= step])
+

@@ -1,0 +1,132 @@
+"""Starting and resuming a run: `train()` reads the corpora, builds the model and its `Trainer`,
+records where this session runs in config.json and trains. One process at a time writes a run
+directory (`textvae.locking`); nothing is written before both corpora are read; a corpus that
+changed since the run started is refused on resume."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from textvae import distributed
+from textvae.data.corpus import encode_corpus, load_corpus, read_sentences, report_corpus
+from textvae.data.vocab import Vocabulary
+from textvae.errors import ConfigError, RunDirError
+from textvae.locking import run_lock
+from textvae.models.config import ModelConfig
+from textvae.models.vae import SentenceVAE
+from textvae.runtime import describe_environment, environment, resolve_device, set_threads
+from textvae.serialization import load_checkpoint, remove_partial_writes
+from textvae.training.config import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, VOCAB_FILE, DataConfig, RunConfig, \
+    TrainConfig
+from textvae.training.loop import Trainer, TrainResult, metrics_from_record
+from textvae.training.rundir import holds_run, load_config, load_vocabulary, prepare_vocabulary, read_metrics, \
+    save_config
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    out_dir: Path | str,
+    data: DataConfig | None = None,
+    model: ModelConfig | None = None,
+    training: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    threads: int | None = None,
+) -> TrainResult:
+    """Train a VAE into `out_dir`; with `resume=True` continue the run already there.
+    `threads`: CPU threads for PyTorch (None keeps the current setting)."""
+    set_threads(threads)
+    run_dir = Path(out_dir)
+    main = distributed.current().main  # under torchrun, rank 0 alone writes the run directory
+    if resume:
+        if not holds_run(run_dir):
+            raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
+        with run_lock(run_dir) if main else nullcontext():
+            return _resume(run_dir, progress)
+    if data is None:
+        raise ValueError("train() needs a DataConfig unless resume=True")
+    if data.valid is None:
+        raise ConfigError("a VAE needs a validation corpus (--valid): it picks the best weights and watches the rate")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"--out {run_dir} is a file; a run is a directory")
+    if holds_run(run_dir):
+        raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    data = data.with_absolute_paths()
+    train_sentences = read_sentences(data.train, data.tokenizer)
+    vocab = prepare_vocabulary(data, train_sentences)
+    config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
+    trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    config.data.checksums = config.data.current_checksums()  # both corpora were read without error
+    if not main:
+        return _fit(trainer)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(run_dir):
+            if holds_run(run_dir):  # another process started a run here since the check above
+                raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose "
+                                  "another --out")
+            vocab.save(run_dir / VOCAB_FILE)
+            return _fit(trainer)
+    except RunDirError:
+        if created and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # refused before writing anything: leave no empty directory behind
+        raise
+
+
+def _resume(run_dir: Path, progress: bool) -> TrainResult:
+    config = load_config(run_dir)  # a resumed run keeps the configs it started with
+    main = distributed.current().main
+    litter = remove_partial_writes(run_dir) if main else []
+    if litter:
+        log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
+                 "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
+    vocab = load_vocabulary(run_dir, config)
+    config.data.check_unchanged()
+    train_sentences = read_sentences(config.data.train, config.data.tokenizer)
+    trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    checkpoint = run_dir / CHECKPOINT_FILE
+    if checkpoint.exists():
+        trainer.load_state_dict(load_checkpoint(checkpoint))
+        log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
+        if trainer.finished:
+            log.info("%s had already finished", run_dir)
+            last = read_metrics(run_dir)[-1]
+            return TrainResult(run_dir, trainer.step, metrics_from_record(last), trainer.best_valid_loss,
+                               trainer.total_steps)
+    else:
+        log.info("%s has no checkpoint yet: starting it from step 0", run_dir)
+        if main:
+            (run_dir / METRICS_FILE).unlink(missing_ok=True)
+    return _fit(trainer)
+
+
+def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentences: list[list[str]],
+             progress: bool) -> Trainer:
+    """The model and its trainer, from corpora read in full; nothing is written yet."""
+    tc = config.training
+    device = resolve_device(tc.device)
+    train_corpus = encode_corpus(train_sentences, vocab, config.data.max_length)
+    report_corpus(train_corpus, "train", config.data.max_length)
+    valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
+                               tokenizer=config.data.tokenizer)
+    torch.manual_seed(tc.seed)
+    net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
+    return Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
+
+
+def _fit(trainer: Trainer) -> TrainResult:
+    """Record where this session runs in config.json, then train."""
+    here = environment(str(trainer.device)) | {"precision": trainer.precision, "from_step": trainer.step,
+                                               "processes": trainer.group.world}
+    trainer.config.environments.append(here)
+    if trainer.group.main:
+        save_config(trainer.run_dir, trainer.config)
+    log.info("running on %s", describe_environment(here))
+    return trainer.fit()
