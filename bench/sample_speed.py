@@ -33,6 +33,7 @@ from textvae.api import load
 from textvae.data import Vocabulary, encode_corpus, read_sentences
 from textvae.generation import Decoding, decode
 from textvae.models import PRESETS, ModelConfig, SentenceVAE
+from textvae.objectives import BetaCOptions
 from textvae.precision import bf16_support
 from textvae.runtime import describe_environment, environment, keep_freed_memory
 from textvae.training import DataConfig, RunConfig, Trainer, TrainConfig
@@ -44,7 +45,7 @@ def quickly_trained(sentences: list[list[str]], max_vocab: int, steps: int) -> S
     vocab = Vocabulary.build(sentences, max_size=max_vocab)
     corpus = encode_corpus(sentences, vocab)
     config = RunConfig(ModelConfig("lstm-lstm", vocab_size=len(vocab), **PRESETS["paper"]),
-                       TrainConfig(batch_size=128, kl_target=5.0, anneal_steps=steps), DataConfig("-", "-"))
+                       TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=steps), batch_size=128), DataConfig("-", "-"))
     torch.manual_seed(0)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id)
     trainer = Trainer(Path(tempfile.mkdtemp()), config, model, vocab, corpus, corpus, progress=False)

@@ -91,6 +91,7 @@ def _buckets(text: str) -> list[int]:
 
 
 def reconstruct(
+    decoding: Given,
     run_dir: RunDirArgument,
     data: Annotated[Path, typer.Option(help="Sentences to reconstruct, one a line.")],
     out: Annotated[Path, typer.Option(help="Writes 'source<TAB>reconstruction' a line.")],
@@ -106,7 +107,6 @@ def reconstruct(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
-    decoding: Given = None,  # type: ignore[assignment] - filled by with_options
 ) -> None:
     """Encode with the posterior mean, decode (greedily by default), and score BLEU-2/4 and ROUGE-2/4 by length."""
     from textvae.data.corpus import read_sentences

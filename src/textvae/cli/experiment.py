@@ -19,8 +19,8 @@ ExperimentThreadsOption = Annotated[Optional[int], typer.Option(
 
 
 def experiment_command(name: str, kind: ExperimentKind) -> Callable[..., Any]:
-    def command(jobs: JobsOption = 1, threads: ExperimentThreadsOption = None, progress: ProgressOption = True,
-                settings: Given = None, options: Given = None) -> None:  # type: ignore[assignment]
+    def command(settings: Given, options: Given, jobs: JobsOption = 1, threads: ExperimentThreadsOption = None,
+                progress: ProgressOption = True) -> None:
         from textvae.runtime import set_threads
 
         set_threads(threads)

@@ -19,6 +19,7 @@ SeedOption = Annotated[int, typer.Option(min=0, help="Seed of the prior draws an
 
 
 def sample(
+    decoding: Given,
     run_dir: RunDirArgument,
     n: Annotated[int, typer.Option("-n", help="Sentences to draw (the first ones are the same for any n at one "
                                               "seed).", min=1)] = 10,
@@ -30,7 +31,6 @@ def sample(
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
-    decoding: Given = None,  # type: ignore[assignment] - filled by with_options
 ) -> None:
     """Draw z from the prior and decode a sentence from each, one a line."""
     chosen = Decoding(**{"strategy": "sample", **decoding})
@@ -48,6 +48,7 @@ def sample(
 
 
 def interpolate(
+    decoding: Given,
     run_dir: RunDirArgument,
     start: Annotated[Optional[str], typer.Option("--from", help="First sentence [default: a prior draw].")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="Last sentence [default: a prior draw].")] = None,
@@ -60,7 +61,6 @@ def interpolate(
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
     threads: ThreadsOption = None,
-    decoding: Given = None,  # type: ignore[assignment] - filled by with_options
 ) -> None:
     """Decode sentences along z = (1 - s) z_from + s z_to, s from 0 to 1 (the paper's Table 2)."""
     decodings = [Decoding(**{**decoding, "strategy": strategy}) for strategy in _strategies(decode)]

@@ -16,12 +16,12 @@ from textvae.training.config import DataConfig, LMTrainConfig
 
 
 def lm_train(
+    data: Given,
+    model: Given,
+    training: Given,
     out: Annotated[Path, typer.Option(help="Directory for config.json, vocab.txt, model.safetensors, metrics.jsonl.")],
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
-    data: Given = None,  # type: ignore[assignment] - filled by with_options
-    model: Given = None,  # type: ignore[assignment]
-    training: Given = None,  # type: ignore[assignment]
 ) -> None:
     """Train a language model; prints the validation cross-entropy of each epoch."""
     from textvae.runtime import set_threads

@@ -1,7 +1,7 @@
 """Command-line options built from the configs' fields (`textvae.options`): a command names the
 configs it sets, and gains one option per field, with the field's flag, help, choices and default.
 
-    def train(out: ..., data: Given, training: Given) -> None: ...
+    def train(data: Given, training: Given, out: ...) -> None: ...
     command = with_options(train, [Source("data", config_fields(DataConfig)), ...])
 
 The command receives, for each source, a dict of the values the user gave (field -> value), and

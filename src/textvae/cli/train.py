@@ -44,15 +44,15 @@ def sources() -> list[Source]:
 
 
 def train(
+    data: Given,
+    model: Given,
+    training: Given,
     out: Annotated[Path, typer.Option(help="Run directory to create (or resume with --resume).")],
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out; its saved configs replace the other options.")] = False,
     preset: Annotated[Preset, typer.Option(help=_preset_help())] = Preset.paper,
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
-    data: Given = None,  # type: ignore[assignment] - filled by with_options
-    model: Given = None,  # type: ignore[assignment]
-    training: Given = None,  # type: ignore[assignment]
 ) -> None:
     """Train a sentence VAE (the beta-C objective unless --objective says otherwise); under torchrun, on every
     process it starts."""

@@ -55,8 +55,8 @@ class ModelConfig:
     embedding_dim: int = option(256, "Embedding size.", min=1, default_text="the preset's")
     hidden_dim: int = option(512, "Width of the encoder and decoder layers.", min=1, default_text="the preset's")
     latent_dim: int = option(64, "Size of z.", min=1, default_text="the preset's")
-    encoder_options: Any = None  # the encoder kind's options (None: its defaults)
-    decoder_options: Any = None  # the decoder kind's options (None: its defaults)
+    encoder_options: ComponentOptions | None = None  # the encoder kind's options (None: its defaults)
+    decoder_options: ComponentOptions | None = None  # the decoder kind's options (None: its defaults)
 
     def __init__(self, model: str = "lstm-lstm", **values: Any):
         for field in dataclasses.fields(self):

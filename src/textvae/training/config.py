@@ -100,7 +100,7 @@ class TrainConfig:
     procedures that are not a loss, optimisation, and where and how long it runs."""
 
     objective: str = option("beta-c", objective_help, choices=OBJECTIVES.names)
-    objective_options: Any = None  # the objective's options (an ObjectiveOptions; None: its defaults)
+    objective_options: ObjectiveOptions | None = None  # the objective's own options (None: its defaults)
     # Training procedures (textvae.training.procedures)
     word_dropout: float = option(0.0, "Share of decoder input words replaced by <unk> (Bowman et al. 2016).",
                                  min=0, max=1, max_open=True)
