@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
@@ -118,7 +118,7 @@ def reconstruct(
     vae.batch_size, vae.progress = batch_size, progress
     sources = [" ".join(tokens) for tokens in read_sentences(data, vae.tokenizer)]
     longest = 10 + max(len(s.split()) for s in sources)
-    chosen = Decoding(**{"max_length": longest, **decoding})
+    chosen = Decoding(**{"max_length": longest, **decoding})  # greedy unless --decode says otherwise
     reconstructions = vae.reconstruct([s.split() for s in sources], chosen, seed=seed)
     out.write_text("".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)), encoding="utf-8")
     rows = reconstruction_scores(sources, reconstructions, bounds)
@@ -205,7 +205,7 @@ def probe(
         typer.echo(json.dumps({"data": str(data), "labels": str(labels), "folds": folds,
                                "probes": [r.to_dict() for r in results]}))
         return
-    typer.echo(f"| factor | classes | accuracy | majority baseline | information (nats) | H(factor) |")
+    typer.echo("| factor | classes | accuracy | majority baseline | information (nats) | H(factor) |")
     typer.echo("|---|---|---|---|---|---|")
     for r in results:
         if r.r2 is not None:

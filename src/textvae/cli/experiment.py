@@ -24,8 +24,7 @@ def experiment_command(name: str, kind: ExperimentKind) -> Callable[..., Any]:
         from textvae.runtime import set_threads
 
         set_threads(threads)
-        experiment = Experiment(name=name, **{"models": list(kind.models), "kl_targets": list(kind.kl_targets),
-                                              **settings})
+        experiment = Experiment(name=name, **settings)
         kind.run(experiment, kind.options(**options) if kind.options is not None else None, jobs, progress)
         if experiment.only is not None:
             return  # one cell: the outputs come from a call without --only
@@ -33,11 +32,12 @@ def experiment_command(name: str, kind: ExperimentKind) -> Callable[..., Any]:
 
     command.__name__ = name
     command.__doc__ = f"{kind.about} Trains every run it needs (reusing finished ones), evaluates each on --test."
-    sources = [Source("settings", config_fields(Experiment, exclude=("name",)),
-                      defaults={"models": list(kind.models), "kl_targets": list(kind.kl_targets)})]
-    if kind.options is not None:
-        sources.append(Source("options", config_fields(kind.options)))
-    return with_options(command, sources)
+    own_options = config_fields(kind.options) if kind.options is not None else list
+    return with_options(command, [
+        Source("settings", config_fields(Experiment, exclude=("name",)),
+               defaults={"models": list(kind.models), "kl_targets": list(kind.kl_targets)}),
+        Source("options", own_options),
+    ])
 
 
 def register(app: typer.Typer) -> None:

@@ -33,7 +33,7 @@ def sample(
     progress: ProgressOption = True,
 ) -> None:
     """Draw z from the prior and decode a sentence from each, one a line."""
-    chosen = Decoding(**{"strategy": "sample", **decoding})
+    chosen = Decoding(**decoding)
     if out is not None:
         output_file(out, force)
     vae = load_run(run_dir, device, weights, precision.value, threads)

@@ -4,8 +4,9 @@ configs it sets, and gains one option per field, with the field's flag, help, ch
     def train(data: Given, training: Given, out: ...) -> None: ...
     command = with_options(train, [Source("data", config_fields(DataConfig)), ...])
 
-The command receives, for each source, a dict of the values the user gave (field -> value), and
-builds its configs from them; what the user did not give takes the config's own default there.
+The command receives, for each source, a dict of the values the user gave (field -> value) over
+the command's own defaults for that source, and builds its configs from them; what is in neither
+takes the config's own default there.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import typer
 
 from textvae.options import OptionInfo, field_types, flag_of, option_fields, option_info, scalar_type
 
-Given = dict[str, Any]  # the options of one source that the user gave: field name -> value
+Given = dict[str, Any]  # the options of one source the user gave (over the command's defaults): field -> value
 
 
 def choices(name: str, values: Iterable[str]) -> Any:
@@ -107,7 +108,7 @@ class Source:
 
     name: str
     specs: Callable[[], list[Spec]]
-    defaults: Mapping[str, Any] = field(default_factory=dict)  # this command's own defaults, shown in --help
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # this command's own defaults (and --help's)
     shown: Mapping[str, str] = field(default_factory=dict)  # how --help shows a default, for this command
     optional: Sequence[str] = ()  # fields the config needs that this command may do without
 
@@ -167,7 +168,7 @@ def _parameter(spec: Spec, source: Source) -> tuple[inspect.Parameter, tuple[str
 
 def with_options(function: Callable[..., Any], sources: Sequence[Source]) -> Callable[..., Any]:
     """`function` with one more keyword parameter per option of `sources`; it is called with, for
-    each source, the dict of values the user gave under the source's name."""
+    each source, the dict of values the user gave (over the source's defaults) under its name."""
     hints = typing.get_type_hints(function, include_extras=True)
     own = [parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
            for parameter in inspect.signature(function).parameters.values()
@@ -185,7 +186,7 @@ def with_options(function: Callable[..., Any], sources: Sequence[Source]) -> Cal
             added.append((source, spec.key, parameter.name, convert))
 
     def command(**kwargs: Any) -> Any:
-        given: dict[str, Given] = {source.name: {} for source in sources}
+        given: dict[str, Given] = {source.name: dict(source.defaults) for source in sources}
         for source, key, name, convert in added:
             value = kwargs.pop(name)
             if value is not None:

@@ -137,7 +137,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
     mi_ax.plot([0, top], [0, top], color="grey", linestyle="--", label="MI = R")
     sentences = rows[0].get("sentences")
     if sentences:
-        mi_ax.axhline(math.log(sentences), color="grey", linestyle=":", label=f"log N: the estimate's ceiling")
+        mi_ax.axhline(math.log(sentences), color="grey", linestyle=":", label="log N: the estimate's ceiling")
     mi_ax.set_yscale("symlog", linthresh=1.0)
     mi_ax.set_ylabel("I(x; z) on the test split (nats, symmetric log)")
     for ax in (nll_ax, mi_ax):

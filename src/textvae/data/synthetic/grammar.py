@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from textvae.data.synthetic import lexicon
-from textvae.data.synthetic.lexicon import Noun, Verb, TOPICS, FACTOR_NAMES, MAX_TOKENS
+from textvae.data.synthetic.lexicon import Noun, Verb, TOPICS, MAX_TOKENS
 from textvae.errors import ConfigError
 
 
