@@ -45,7 +45,8 @@ def quickly_trained(sentences: list[list[str]], max_vocab: int, steps: int) -> S
     vocab = Vocabulary.build(sentences, max_size=max_vocab)
     corpus = encode_corpus(sentences, vocab)
     config = RunConfig(ModelConfig("lstm-lstm", vocab_size=len(vocab), **PRESETS["paper"]),
-                       TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=steps), batch_size=128), DataConfig("-", "-"))
+                       TrainConfig(objective=BetaCOptions(kl_target=5.0, anneal_steps=steps), batch_size=128),
+                       DataConfig("-", "-"))
     torch.manual_seed(0)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id)
     trainer = Trainer(Path(tempfile.mkdtemp()), config, model, vocab, corpus, corpus, progress=False)

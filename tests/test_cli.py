@@ -143,3 +143,55 @@ def test_progress_is_reported_in_lines_when_output_is_not_a_terminal(tmp_path, t
     chosen = progress.progress(total=3, desc="x", file=io.StringIO())
     assert isinstance(chosen, progress.LineProgress)
     chosen.close()
+
+
+def test_a_config_field_is_a_flag_with_its_help_default_range_and_choices():
+    """textvae.cli.options builds a command's options from a config's fields: a field added to the
+    config is a new flag, with no edit in the command."""
+    from dataclasses import dataclass
+
+    import typer
+    from typer.testing import CliRunner
+
+    from textvae.cli.options import Given, Source, config_fields, with_options
+    from textvae.options import check_options, option
+
+    @dataclass
+    class Settings:
+        name: str = option(help="A name.")
+        size: int = option(3, "A size.", min=1)
+        mode: str = option("a", "A mode.", choices=("a", "b-c"))
+        values: list[float] = option(help="Values.", default_factory=lambda: [1.0, 2.5])
+        flag: bool = option(False, "A flag.")
+        internal: int = 7  # not a setting: no flag
+
+        def __post_init__(self) -> None:
+            check_options(self)
+
+    @dataclass
+    class MoreSettings(Settings):
+        extra: int = option(1, "Added later.")
+
+    def show(settings: Given) -> None:
+        """Echo what was given."""
+        typer.echo(json.dumps(settings))
+
+    def run(config: type, args: list[str]) -> tuple[int, str]:
+        app = typer.Typer(rich_markup_mode=None)
+        app.command()(with_options(show, [Source("settings", config_fields(config))]))
+        app.command("other")(lambda: None)  # two commands, so the command is named on the line
+        result = CliRunner().invoke(app, ["show", *args])
+        return result.exit_code, " ".join(result.output.split())
+
+    code, text = run(Settings, ["--help"])
+    assert code == 0 and "--name <str> A name. [required]" in text and "--size <int> A size. [default: 3]" in text
+    assert "--mode <a|b-c>" in text and "[default: 1,2.5]" in text and "--flag / --no-flag" in text
+    assert "--internal" not in text and "--extra" not in text
+    assert "--extra <int> Added later. [default: 1]" in run(MoreSettings, ["--help"])[1]
+    code, text = run(Settings, ["--name", "x", "--values", "3,4", "--mode", "b-c", "--flag"])
+    assert code == 0 and json.loads(text) == {"name": "x", "mode": "b-c", "values": [3.0, 4.0], "flag": True}
+    assert Settings(**json.loads(text)).values == [3.0, 4.0]  # what was not given takes the config's default
+    code, text = run(Settings, ["--name", "x", "--values", "3,four"])
+    assert code != 0 and "--values takes comma-separated values of type float" in text
+    code, text = run(Settings, ["--name", "x", "--mode", "d"])
+    assert code != 0 and "'d' is not one of 'a', 'b-c'" in text

@@ -130,6 +130,36 @@ def test_runs_saved_with_another_device_or_checkpoint_cadence_are_reused(figure1
     assert resumed == [True]  # the finished run is resumed (a no-op), not refused
 
 
+def as_saved_by_0_1_0(config: dict) -> dict:
+    """A config.json in the flat form of textvae 0.1.0: every objective's options beside the training
+    settings (defaults where the run's objective has no use for them), the CNN's beside the sizes."""
+    training, model = dict(config["training"]), dict(config["model"])
+    flat_objective = {"kl_target": 15.0, "beta": 1.0, "anneal_steps": None, "anneal_epochs": 2.0,
+                      "anneal_shape": "linear", "cycles": 4, "cycle_ratio": 0.5, "free_bits": None, "fb_mode": "dim"}
+    training = {**flat_objective, **training.pop("objective_options"), **training}
+    kinds = {**model.pop("encoder_options"), **model.pop("decoder_options")}
+    model = {**model, "conv_channels": 64, "kernel_width": 20, "conv_blocks": 2, "dropout": 0.1, **kinds}
+    return {**config, "textvae_version": "0.1.0", "model": model, "training": training}
+
+
+def test_runs_saved_by_version_0_1_0_are_reused(figure1, monkeypatch):
+    experiment, _ = figure1
+    spec = plan_runs(experiment, ["gru-gru"], [8.0])[0]
+    path = spec.run_dir / "config.json"
+    saved, old = json.loads(path.read_text()), as_saved_by_0_1_0(json.loads(path.read_text()))
+    resumed = []
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: resumed.append(k.get("resume")))
+    try:
+        path.write_text(json.dumps(old))
+        sweep.ensure_trained(spec, progress=False)
+        assert resumed == [True]  # read as the same settings, not refused as other ones
+        path.write_text(json.dumps(old | {"training": old["training"] | {"kl_target": 9.0}}))
+        with pytest.raises(RunDirError, match="other settings"):  # and a real difference is still one
+            sweep.ensure_trained(spec, progress=False)
+    finally:
+        path.write_text(json.dumps(saved))
+
+
 def test_table1_adds_reconstruction_buckets_to_the_same_runs(figure1, monkeypatch):
     experiment, _ = figure1
     monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("table1 should reuse figure1's runs"))

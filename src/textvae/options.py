@@ -61,10 +61,10 @@ class OptionInfo:
         return f"in {'(' if self.min_open else '['}{low:g}, {high:g}{')' if self.max_open else ']'}"
 
 
-def option(default: Any = dataclasses.MISSING, help: str | Callable[[], str] = "", *, flags: Sequence[str] = (), min: float | None = None,
-           max: float | None = None, min_open: bool = False, max_open: bool = False, choices: Choices | None = None,
-           default_text: str | None = None, default_factory: Callable[[], Any] | Any = dataclasses.MISSING
-           ) -> Any:
+def option(default: Any = dataclasses.MISSING, help: str | Callable[[], str] = "", *, flags: Sequence[str] = (),
+           min: float | None = None, max: float | None = None, min_open: bool = False, max_open: bool = False,
+           choices: Choices | None = None, default_text: str | None = None,
+           default_factory: Callable[[], Any] | Any = dataclasses.MISSING) -> Any:
     """A dataclass field that is a user's setting (see the module's docstring)."""
     info = OptionInfo(help, tuple(flags), min, max, min_open, max_open, choices, default_text)
     return dataclasses.field(default=default, default_factory=default_factory, metadata={OPTION: info})

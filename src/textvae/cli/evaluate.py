@@ -21,7 +21,8 @@ from textvae.generation.decoding import Decoding
 def evaluate(
     run_dir: RunDirArgument,
     data: Annotated[Path, typer.Option(help="Corpus to evaluate, one sentence a line.")],
-    iw_samples: Annotated[int, typer.Option(min=0, help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
+    iw_samples: Annotated[int, typer.Option(
+        min=0, help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
     au_threshold: Annotated[float, typer.Option(min=0.0, help="A dimension is active above this variance.")] = 0.01,
     repeats: Annotated[int, typer.Option(min=1, help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
     as_json: JsonOption = False,
