@@ -208,7 +208,8 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
     file = weights_file(run_dir, weights)
     vocab = load_vocabulary(run_dir, config)
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
-    load_weights(model, file)
+    other = "last" if weights == "best" else "best"
+    load_weights(model, file, f"; restore it from a copy, or load the run's other weights (--weights {other})")
     return TextVAE(model.to(resolve_device(device)), vocab, config, precision=precision)
 
 

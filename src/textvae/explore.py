@@ -13,9 +13,15 @@ JSON endpoints (POST a JSON object; errors are JSON with a 4xx status, never a t
   POST /decode       {"z": [[...], ...], "decoding": {...}}   sentences from codes
   POST /interpolate  {"from": s, "to": s, "steps": n, "decoding": {...}}
   POST /sample       {"n": k, "seed": s, "decoding": {...}}
-Every request may name a run ("run": its directory name) where several are served. Work per
-request is bounded: at most MAX_SENTENCES sentences of MAX_WORDS words, MAX_STEPS points,
-MAX_DECODE_LENGTH tokens a decoded sentence.
+Every request may name a run ("run": its directory name, a string) where several are served. Every
+field is checked, and work per request is bounded; a bad value is a 400 (413 where it is too much)
+naming the field:
+  sentences   1 to MAX_SENTENCES strings of 1 to MAX_WORDS words; "from" and "to" likewise
+  neighbours  0 to 16;  steps  2 to MAX_STEPS;  n  1 to MAX_CODES;  seed  0 to 2^31 (whole numbers)
+  z           1 to MAX_CODES codes of latent_dim finite numbers
+  decoding    the fields of `textvae.generation.Decoding`, checked as the command line checks them
+              (types, ranges, finite numbers), with max_length at most MAX_DECODE_LENGTH and
+              beam_size at most MAX_BEAM
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from textvae.generation import Decoding
 
 log = logging.getLogger(__name__)
 
-MAX_SENTENCES, MAX_WORDS, MAX_STEPS, MAX_CODES, MAX_DECODE_LENGTH = 64, 100, 32, 100, 60
+MAX_SENTENCES, MAX_WORDS, MAX_STEPS, MAX_CODES, MAX_DECODE_LENGTH, MAX_BEAM = 64, 100, 32, 100, 60, 16
 MAX_POINTS = 2000  # sentences on the map
 NEIGHBOURHOOD_RADIUS = 0.5  # the neighbourhood of a code: z + radius * N(0, I)
 
@@ -89,6 +95,8 @@ def _decoding(options: Any) -> Decoding:
         raise BadRequest(f"decoding: {err}") from None
     if decoding.max_length > MAX_DECODE_LENGTH:
         raise BadRequest(f"decoding max_length is at most {MAX_DECODE_LENGTH}")
+    if decoding.beam_size > MAX_BEAM:
+        raise BadRequest(f"decoding beam_size is at most {MAX_BEAM}")
     return decoding
 
 
@@ -127,6 +135,8 @@ class Service:
 
     def explorer(self, body: dict[str, Any]) -> Explorer:
         name = body.get("run", self.default)
+        if not isinstance(name, str):
+            raise BadRequest(f"'run' must be a string naming a run; this server has {', '.join(self.explorers)}")
         if name not in self.explorers:
             raise BadRequest(f"unknown run {name!r}; this server has {', '.join(self.explorers)}", 404)
         return self.explorers[name]

@@ -1,19 +1,25 @@
 """One writer at a time: an advisory lock on a run directory.
 
-A writer (training, resuming, a sweep finishing a run) creates `RUN/.textvae.lock` with O_EXCL, so
-exactly one of two racing processes gets it, and writes its pid, host and command there. The lock
-goes when the writer leaves, however it leaves short of SIGKILL; a lock left by a killed process is
-stale, and the next writer on the same host sees that its pid is gone and takes it over. A lock
-held from another host cannot be checked from here, so it is refused with what to delete if that
-process is known to be gone. Taking a lock the same process already holds nests.
+A writer (training, resuming, a sweep finishing a run) writes its pid, host and command to a
+temporary file and links it to `RUN/.textvae.lock`: the link fails where the lock exists, so exactly
+one of two racing processes gets it, and the lock is never seen half-written (a full disk fails the
+temporary file, and no lock is left). The lock goes when the writer leaves, however it leaves short
+of SIGKILL; a lock left by a killed process is stale, and the next writer on the same host sees that
+its pid is gone and takes it over, as it takes over a lock file that is empty or not a lock (left by
+an older version's interrupted write). A lock held from another host cannot be checked from here, so
+it is refused with what to delete if that process is known to be gone. Taking a lock the same
+process already holds nests.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +27,10 @@ from pathlib import Path
 
 from textvae.errors import RunDirError
 
+log = logging.getLogger(__name__)
+
 LOCK_FILE = ".textvae.lock"
+DAMAGED_AFTER = 2.0  # seconds: a lock file still empty or unreadable this long after it was written is damage
 _held: dict[Path, int] = {}  # lock path -> nesting depth, in this process
 
 
@@ -55,15 +64,53 @@ def _holder(path: Path) -> dict[str, object] | None:
 
 
 def _try_create(path: Path) -> bool:
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
-              "command": " ".join(sys.argv)}
+    """Create the lock with this process's record, whole or not at all; False where it exists."""
+    record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                         "since": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": " ".join(sys.argv)})
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.", suffix=".tmp")
+    except OSError as err:
+        raise RunDirError(f"{path.parent}: cannot take its lock: {err.strerror or err}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(record)
+        os.chmod(tmp, 0o644)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError as err:  # a filesystem without hard links: create it exclusively, then write
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+            return _create_exclusively(path, record)
+        return True
+    except OSError as err:
+        raise RunDirError(f"{path.parent}: cannot take its lock: {err.strerror or err}") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _create_exclusively(path: Path, record: str) -> bool:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(record)
+    except OSError:
+        path.unlink(missing_ok=True)  # never leave an empty lock behind
+        raise
     return True
+
+
+def _damaged(path: Path) -> bool:
+    """A lock file that holds no lock record and was written more than DAMAGED_AFTER seconds ago."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except OSError:
+        return False
+    return age > DAMAGED_AFTER and _holder(path) is None
 
 
 def acquire(run_dir: Path, wait: float = 0.0) -> Path:
@@ -89,11 +136,15 @@ def _acquire_once(path: Path, run_dir: Path) -> Path:
             _held[path] = 1
             return path
         holder = _holder(path)
-        if holder is None:
-            time.sleep(0.05)  # being written this instant by another taker
+        settled = time.monotonic() + DAMAGED_AFTER + 0.5
+        while holder is None and path.exists() and not _damaged(path) and time.monotonic() < settled:
+            time.sleep(0.05)  # being written this instant (by a taker of an older version)
             holder = _holder(path)
-            if holder is None:
-                continue
+        if holder is None:
+            if path.exists():
+                log.warning("%s: empty or not a lock (left by an interrupted write); taken over", path)
+                path.unlink(missing_ok=True)
+            continue
         pid, host = holder.get("pid"), holder.get("host")
         if host == socket.gethostname() and isinstance(pid, int) and not _alive(pid):
             path.unlink(missing_ok=True)  # its process is gone: stale
@@ -102,7 +153,8 @@ def _acquire_once(path: Path, run_dir: Path) -> Path:
         raise RunDirError(
             f"{run_dir} is in use by process {pid} on {where} (since {holder.get('since')}: "
             f"{holder.get('command')}); wait for it to finish, or delete {path} if that process is gone")
-    raise RunDirError(f"{run_dir}: could not take its lock {path}; try again")
+    raise RunDirError(f"{run_dir}: could not take its lock {path}: other processes keep taking it; try again, "
+                      f"and if no textvae process is using {run_dir}, delete {path}")
 
 
 def release(path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from textvae.errors import ConfigError
 
+MAX_SEED = 2**32 - 1  # every seed textvae takes (numpy's legacy generators, which probes use, stop there)
 OPTION = "textvae.option"  # the key of a field's metadata that holds its `OptionInfo`
 Choices = Sequence[str] | Callable[[], Sequence[str]]  # names, or where to read them when asked (a registry)
 
@@ -141,6 +142,8 @@ def _check_value(field: dataclasses.Field, info: OptionInfo, expected: type, val
     names = info.names()
     if names and value not in names:
         raise ConfigError(f"{field.name} must be one of {', '.join(names)} ({flag}); got {value!r}")
+    if expected is float and not math.isfinite(value):
+        raise ConfigError(f"{field.name} must be a finite number ({flag}); got {value}")
     requirement = info.requirement(integer=expected is int)
     if requirement is None or expected not in (int, float):
         return

@@ -2,10 +2,14 @@
 
 Nothing is pickled. A training checkpoint is a single safetensors file whose tensors hold the
 model, optimizer and RNG states and the data order, and whose metadata holds the rest as JSON.
+Every safetensors file textvae writes records the SHA-256 of its tensor data and metadata in its
+metadata (safetensors itself checks the header only), and loading verifies it: a file damaged on
+disk or in a copy is named, never loaded. Files written before the checksum load unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -14,12 +18,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor, nn
 
 from textvae.errors import RunDirError, WriteError
 
 _TENSOR = "__tensor__"
+CHECKSUM = "textvae_sha256"  # the metadata entry holding the checksum
 TMP_SUFFIX = ".tmp"
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # read the process's umask (setting it is the only way), then put it back
@@ -52,8 +57,13 @@ def _cannot_write(path: Path, err: OSError, existed: bool) -> str:
     return f"cannot write {path}: {err.strerror or err}{kept}"
 
 
+def write_text(path: Path | str, text: str) -> None:
+    """Write UTF-8 text atomically (see `write_atomic`)."""
+    write_atomic(path, text.encode("utf-8"))
+
+
 def write_json(path: Path | str, obj: Any) -> None:
-    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def remove_partial_writes(directory: Path | str) -> list[Path]:
@@ -73,18 +83,49 @@ def read_json(path: Path | str) -> Any:
         raise RunDirError(f"{path}: damaged, not a JSON file ({err})") from None
 
 
+def _digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
+    """SHA-256 of the metadata and of every tensor's bytes, by name."""
+    digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode("utf-8"))
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode("utf-8"))
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def sealed_safetensors(tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """The bytes of a safetensors file whose metadata records the checksum of its data and metadata."""
+    metadata = dict(metadata or {})
+    return save(tensors, metadata={**metadata, CHECKSUM: _digest(tensors, metadata)})
+
+
+def read_safetensors(path: Path | str, advice: str = "", unreadable: str = "damaged or not a safetensors file"
+                     ) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a safetensors file, its checksum verified where it has one; a
+    damaged file is a RunDirError naming it (`unreadable`: what a file that cannot be read is called;
+    `advice`: what to do)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError, TypeError) as err:
+        raise RunDirError(f"{path}: {unreadable} ({err}){advice}") from None
+    expected = metadata.pop(CHECKSUM, None)
+    if expected is not None and _digest(tensors, metadata) != expected:
+        raise RunDirError(f"{path}: damaged: its contents differ from the checksum recorded when it was written (a "
+                          f"disk or copy error){advice}")
+    return tensors, metadata
+
+
 def save_weights(model: nn.Module, path: Path | str) -> None:
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_atomic(path, save(tensors))
+    write_atomic(path, sealed_safetensors(tensors))
 
 
-def load_weights(model: nn.Module, path: Path | str, device: torch.device | str = "cpu") -> None:
+def load_weights(model: nn.Module, path: Path | str, advice: str = "") -> None:
     """Weights from a safetensors file; a damaged file, or weights of another model, is a
-    RunDirError naming the file."""
-    try:
-        tensors = load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise RunDirError(f"{path}: damaged or not a safetensors file ({err})") from None
+    RunDirError naming the file (with `advice`: what to do)."""
+    tensors, _ = read_safetensors(path, advice)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as err:
@@ -120,17 +161,17 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
     """Atomically write a nested dict of tensors and JSON-able values."""
     tensors: dict[str, Tensor] = {}
     skeleton = split_tensors(state, tensors)
-    write_atomic(path, save(tensors, metadata={"state": json.dumps(skeleton)}))
+    write_atomic(path, sealed_safetensors(tensors, {"state": json.dumps(skeleton)}))
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
+    advice = "; resume cannot continue from it: restore it from a copy, or start the run again in a new directory"
     try:
-        with safe_open(str(path), framework="pt") as f:
-            skeleton = json.loads(f.metadata()["state"])
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as err:
-        raise RunDirError(f"{path}: damaged checkpoint ({err}); resume cannot continue from it") from None
-    return join_tensors(skeleton, tensors)
+        tensors, metadata = read_safetensors(path, advice, "damaged checkpoint")
+        skeleton = json.loads(metadata["state"])
+        return join_tensors(skeleton, tensors)
+    except (ValueError, KeyError, TypeError) as err:
+        raise RunDirError(f"{path}: damaged checkpoint ({err}){advice}") from None
 
 
 def optimizer_state_from_checkpoint(state: dict[str, Any]) -> dict[str, Any]:

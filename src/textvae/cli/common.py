@@ -15,6 +15,7 @@ import typer
 from textvae.cli.options import choices
 from textvae.data.tokenize import TOKENIZERS
 from textvae.errors import ConfigError
+from textvae.options import MAX_SEED
 from textvae.precision import PRECISIONS
 
 log = logging.getLogger("textvae")
@@ -33,7 +34,7 @@ ProgressOption = Annotated[bool, typer.Option(
     help="Report progress: a bar on a terminal, a line every 20 s when output goes to a file or pipe.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-SeedOption = Annotated[int, typer.Option(min=0, help="Seed of every random draw.")]
+SeedOption = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of every random draw.")]
 DecodePrecisionOption = Annotated[Precision, typer.Option(
     help="auto: bf16 autocast where this machine runs it faster (one log line says which), else fp32. bf16 where "
          "the CPU cannot run it is an error.")]

@@ -12,12 +12,13 @@ import typer
 from textvae.cli.common import ProgressOption, ThreadsOption
 from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
 from textvae.models.config import model_help
+from textvae.options import MAX_SEED
 
 
 def corpus(
     out: Annotated[Path, typer.Argument(help="Directory for train/valid/test .txt and .factors.jsonl.")],
     sentences: Annotated[int, typer.Option("--sentences", "-n", min=3, help="Sentences in all splits.")] = 20_000,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the grammar's draws.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the grammar's draws.")] = 0,
 ) -> None:
     """Write the built-in generated corpus (with the factors behind every sentence)."""
     from textvae.data.synthetic import write_corpus
@@ -37,7 +38,7 @@ def demo(
     time_budget: Annotated[float, typer.Option(
         min=1.0, help="Seconds of training at most: on a slow or busy machine training stops there (and says "
                       "so) rather than run past the demo's promise.")] = DEMO_TIME_BUDGET,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the corpus, the training and the samples.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the corpus, the training and the samples.")] = 0,
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
 ) -> None:

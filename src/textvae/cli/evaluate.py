@@ -10,12 +10,28 @@ from typing import Annotated, Optional
 import typer
 
 from textvae.cli.common import (
-    DecodePrecisionOption, DeviceOption, ForceOption, JsonOption, Precision, ProgressOption, RunDirArgument,
-    RunLowercaseOption, RunTokenizeOption, SeedOption, ThreadsOption, Tokenize, WeightsOption, interval,
-    join_processes, load_run, output_file,
+    DecodePrecisionOption,
+    DeviceOption,
+    ForceOption,
+    JsonOption,
+    Precision,
+    ProgressOption,
+    RunDirArgument,
+    RunLowercaseOption,
+    RunTokenizeOption,
+    SeedOption,
+    ThreadsOption,
+    Tokenize,
+    WeightsOption,
+    interval,
+    join_processes,
+    load_run,
+    output_file,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import Decoding
+from textvae.options import MAX_SEED
+from textvae.serialization import write_text
 
 
 def evaluate(
@@ -121,7 +137,7 @@ def reconstruct(
     longest = 10 + max(len(s.split()) for s in sources)
     chosen = Decoding(**{"max_length": longest, **decoding})  # greedy unless --decode says otherwise
     reconstructions = vae.reconstruct([s.split() for s in sources], chosen, seed=seed)
-    out.write_text("".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)), encoding="utf-8")
+    write_text(out, "".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)))
     rows = reconstruction_scores(sources, reconstructions, bounds)
     if as_json:
         typer.echo(json.dumps({"buckets": [row.to_dict() for row in rows], "out": str(out)}))
@@ -158,7 +174,8 @@ def syneval(
     pos / neg accuracy with each sentence's posterior mean and with the per-condition mean, and the
     decoder as a language model (z = 0) as a baseline. Pairs that are the same token sequence once
     unknown words read as <unk> are ties: counted, and left out of the accuracies."""
-    from textvae.evaluation.syneval import read_pairs, syneval as score
+    from textvae.evaluation.syneval import read_pairs
+    from textvae.evaluation.syneval import syneval as score
 
     if group_by is not None and grouping is not None:
         raise typer.BadParameter("give --group-by or --grouping, not both")
@@ -188,7 +205,7 @@ def probe(
     factor: Annotated[Optional[str], typer.Option(help="The factor's name for a file of plain labels.")] = None,
     folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 5,
     max_sentences: Annotated[Optional[int], typer.Option(min=10, help="Probe the first this many sentences.")] = None,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the folds.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the folds.")] = 0,
     as_json: JsonOption = False,
     weights: WeightsOption = "best",
     device: DeviceOption = "auto",
@@ -196,7 +213,8 @@ def probe(
 ) -> None:
     """What z encodes: a linear probe from the posterior mean to each factor (accuracy against the majority
     baseline, and H(factor) - cross-entropy in nats), and to the sentence's length (R^2)."""
-    from textvae.evaluation.probes import aligned, probe as run_probes
+    from textvae.evaluation.probes import aligned
+    from textvae.evaluation.probes import probe as run_probes
 
     sentences, factors = aligned(data, labels, factor, max_sentences)
     vae = load_run(run_dir, device, weights, "fp32", threads)

@@ -9,13 +9,26 @@ from typing import Annotated, Optional
 import typer
 
 from textvae.cli.common import (
-    DecodePrecisionOption, DeviceOption, ForceOption, Precision, ProgressOption, RunDirArgument, RunLowercaseOption,
-    RunTokenizeOption, ThreadsOption, WeightsOption, load_run, log, output_file,
+    DecodePrecisionOption,
+    DeviceOption,
+    ForceOption,
+    Precision,
+    ProgressOption,
+    RunDirArgument,
+    RunLowercaseOption,
+    RunTokenizeOption,
+    ThreadsOption,
+    WeightsOption,
+    load_run,
+    log,
+    output_file,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import STRATEGIES, Decoding
+from textvae.options import MAX_SEED
+from textvae.serialization import write_text
 
-SeedOption = Annotated[int, typer.Option(min=0, help="Seed of the prior draws and the sampling.")]
+SeedOption = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the prior draws and the sampling.")]
 
 
 def sample(
@@ -43,7 +56,7 @@ def sample(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_text(out, text)
         log.info("%d sentences (%s) written to %s", n, chosen.describe(), out)
 
 

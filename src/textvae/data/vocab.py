@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textvae.data.files import read_lines
 from textvae.errors import DataError
+from textvae.serialization import write_text
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 SPECIALS = (PAD, UNK, EOS)
@@ -80,7 +81,7 @@ class Vocabulary:
         return cls([*SPECIALS, *ranked])
 
     def save(self, path: Path | str) -> None:
-        Path(path).write_text("".join(w + "\n" for w in self.words), encoding="utf-8")
+        write_text(path, "".join(w + "\n" for w in self.words))
 
     @classmethod
     def load(cls, path: Path | str) -> "Vocabulary":

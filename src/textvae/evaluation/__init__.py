@@ -17,7 +17,7 @@ from textvae.distributed import SINGLE, Group
 from textvae.errors import ConfigError
 from textvae.evaluation.latent import active_units, aggregate_posterior_stats, mutual_information
 from textvae.evaluation.likelihood import (
-    CorpusScores, LMEvaluation, evaluate_lm, log_importance_weights, score_corpus,
+    CorpusScores, LMEvaluation, evaluate_lm, log_importance_weights, perplexity, score_corpus,
 )
 from textvae.models.vae import SentenceVAE
 
@@ -82,7 +82,7 @@ class Evaluation:
 def _basic(scores: CorpusScores, tokens: int) -> tuple[float, float, float, float]:
     n = len(scores.distortion)
     total_d, total_r = float(scores.distortion.sum()), float(scores.kl.sum())
-    return total_d / n, total_r / n, -(total_d + total_r) / n, math.exp((total_d + total_r) / tokens)
+    return total_d / n, total_r / n, -(total_d + total_r) / n, perplexity((total_d + total_r) / tokens)
 
 
 MI_SENTENCES = 4096  # the MI of training-time evaluations uses at most this many (its cost grows as N^2)
@@ -121,7 +121,7 @@ def evaluate(
     nll_iw = ppl_iw = None
     if scores.log_marginal is not None:
         total = -float(scores.log_marginal.sum())
-        nll_iw, ppl_iw = total / len(corpus), math.exp(total / corpus.num_tokens)
+        nll_iw, ppl_iw = total / len(corpus), perplexity(total / corpus.num_tokens)
     au, variances = active_units(scores.mu, au_threshold)
     generator = torch.Generator().manual_seed(seed + 1)
     std = torch.exp(0.5 * scores.logvar)

@@ -20,6 +20,14 @@ from textvae.models.vae import SentenceVAE, gaussian_kl
 from textvae.progress import progress as progress_bar
 
 
+def perplexity(nats_per_token: float) -> float:
+    """exp(nats per token); inf where that overflows (a loss above ~709 nats a token), never an error."""
+    try:
+        return math.exp(nats_per_token)
+    except OverflowError:
+        return math.inf
+
+
 def log_importance_weights(
     model: SentenceVAE, tokens: Tensor, lengths: Tensor, mu: Tensor, logvar: Tensor, samples: int,
     generator: torch.Generator | None = None, max_tokens: int = 8192, shared: tuple[slice, int, int] | None = None,
@@ -132,4 +140,4 @@ def evaluate_lm(model: LanguageModel, corpus: EncodedCorpus, batch_size: int = 2
         total += float(model(batch.tokens, batch.lengths).sum())
     model.train(was_training)
     tokens = corpus.num_tokens
-    return LMEvaluation(total / tokens, math.exp(total / tokens), total / len(corpus), len(corpus), tokens)
+    return LMEvaluation(total / tokens, perplexity(total / tokens), total / len(corpus), len(corpus), tokens)

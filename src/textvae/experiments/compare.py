@@ -21,13 +21,13 @@ from typing import Any
 
 from textvae.data.corpus import load_corpus
 from textvae.errors import ConfigError
-from textvae.evaluation import evaluate_lm
+from textvae.evaluation import evaluate_lm, perplexity
 from textvae.experiments.plots import PlotsUnavailable, plot_compare
-from textvae.experiments.results import cell, markdown_table, write_text
+from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import RunSpec, prepare, run_all
 from textvae.options import option
-from textvae.serialization import read_json, write_atomic, write_json
+from textvae.serialization import read_json, write_atomic, write_json, write_text
 from textvae.training import CONFIG_FILE, DataConfig, load_lm, read_metrics, train_lm
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,7 @@ def compare_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], flo
     header = ["variant", "R", "MI", "AU", "D", f"NLL (IW, K={iw_samples})", "PPL (IW)", "BLEU-4", "||mu||^2"]
     body = [[row["variant"], cell(row["rate"]), cell(row["mi"]), cell(row["au"]), cell(row["distortion"]),
              cell(row["nll_iw"]), cell(row["ppl_iw"]), cell(row["bleu4"]), cell(row["mu_norm_sq"], 3)] for row in rows]
-    lm_ppl = math.exp(floor["cross_entropy"])
+    lm_ppl = perplexity(floor["cross_entropy"])
     body.append(["LSTM language model (no z)", "-", "-", "-", "-", cell(floor["nll"]), cell(lm_ppl), "-", "-"])
     lines = [
         "# Remedies for posterior collapse, compared",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from textvae.errors import ConfigError
 from textvae.experiments.sweep import rows_of
+from textvae.serialization import write_atomic
 
 FIGURE1_PANELS = (  # (result key, axis label)
     ("distortion", "D: distortion (nats)"),
@@ -31,6 +33,14 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
+    """The figure as PNG (SVG, PDF by the file's extension), written atomically."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
 
 
 def probe_value(row: dict[str, Any], factor: str) -> float | None:
@@ -82,8 +92,7 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
     handles, labels = axes.flat[1].get_legend_handles_labels()
     legend_ax.legend(handles, labels, loc="center", fontsize=12, frameon=False)
     fig.suptitle("Test-split measurements against the target rate C")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -109,8 +118,7 @@ def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("Forward cross-entropy (lower: samples cover the real data better)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path
 
 
@@ -147,6 +155,5 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
     fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return path

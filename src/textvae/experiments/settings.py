@@ -16,7 +16,7 @@ from typing import Any
 from textvae.errors import ConfigError
 from textvae.models.config import PRESETS, ModelConfig
 from textvae.models.lm import LMConfig
-from textvae.options import check_options, option
+from textvae.options import MAX_SEED, check_options, option
 from textvae.precision import PRECISIONS
 from textvae.registry import Registry
 from textvae.training.config import DataConfig, LMTrainConfig, RunConfig, TrainConfig
@@ -84,7 +84,7 @@ class Experiment:
                                      default_factory=lambda: [3.0, 15.0, 100.0])
     epochs: int | None = option(None, "Epochs per run (overrides the preset).", min=1)
     max_steps: int | None = option(None, "Steps per run (overrides the preset).", min=1)
-    seed: int = option(0, "Seed of every run.", min=0)
+    seed: int = option(0, "Seed of every run.", min=0, max=MAX_SEED)
     device: str = option("auto", "auto (a GPU where PyTorch sees one, else the CPU), cpu, cuda or cuda:N.")
     precision: str = option("fp32", "Of training and evaluation: fp32, bf16 (autocast) or auto (bf16 where it runs "
                                     "faster).", choices=PRECISIONS)

@@ -6,9 +6,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from textvae.experiments.results import cell, markdown_table, write_results, write_text
+from textvae.experiments.results import cell, markdown_table, write_results
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
+from textvae.serialization import write_text
 
 TABLE1_C = (3.0, 15.0, 100.0)
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from textvae.experiments.results import markdown_table, write_text
+from textvae.experiments.results import markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
 from textvae.options import option
+from textvae.serialization import write_text
 
 TABLE2_C = (3.0, 15.0, 100.0)
 TABLE2_DECODINGS = (Decoding("greedy"), Decoding("top-k", top_k=15), Decoding("top-p", top_p=0.9))

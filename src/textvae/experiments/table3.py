@@ -22,10 +22,10 @@ import sacrebleu
 
 from textvae.data.corpus import encode_corpus, load_corpus, read_sentences
 from textvae.data.vocab import Vocabulary
-from textvae.experiments.plots import PlotsUnavailable, plot_table3
-from textvae.experiments.results import cell, markdown_table, write_text
 from textvae.evaluation import evaluate_lm
 from textvae.experiments.parallel import parallel_map
+from textvae.experiments.plots import PlotsUnavailable, plot_table3
+from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
@@ -33,7 +33,7 @@ from textvae.models.lm import LanguageModel, LMConfig
 from textvae.options import option
 from textvae.progress import progress as progress_bar
 from textvae.runtime import resolve_device
-from textvae.serialization import read_json, write_atomic, write_json
+from textvae.serialization import read_json, write_atomic, write_json, write_text
 from textvae.training import LMTrainConfig, fit_lm
 
 log = logging.getLogger(__name__)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textvae.evaluation.syneval import GroupScores, read_pairs, syneval
-from textvae.experiments.results import cell, markdown_table, write_text
+from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.options import option
-from textvae.serialization import write_json
+from textvae.serialization import write_json, write_text
 
 TABLE4_C = (3.0, 100.0)
 

@@ -120,8 +120,8 @@ def row_stream(seed: int, purpose: int, row: int) -> np.random.Generator:
     """The random stream of one row (one sentence) for one purpose. It depends on the seed, the
     purpose and the row's index only, so sentence i comes out the same whatever else is drawn
     with it (`sample -n 3` and `-n 4` agree on their first three)."""
-    if seed < 0:
-        raise ConfigError(f"a seed must not be negative, got {seed}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"a seed is a whole number, at least 0; got {seed!r}")
     return np.random.default_rng([seed, purpose, row])
 
 

@@ -20,7 +20,7 @@ from textvae.data.tokenize import TOKENIZERS, Tokenizer
 from textvae.errors import ConfigError, DataError
 from textvae.models.config import ModelConfig
 from textvae.objectives import OBJECTIVES, ObjectiveOptions, objective_fields, objective_options
-from textvae.options import check_options, option
+from textvae.options import MAX_SEED, check_options, option
 from textvae.precision import PRECISIONS
 from textvae.version import __version__
 
@@ -115,7 +115,7 @@ class TrainConfig:
     max_steps: int | None = option(None, "Optimizer steps to train.", min=1)
     batch_size: int = option(128, "Sentences per batch.", min=1)
     lr: float = option(0.00075, "Adam learning rate.", min=0, min_open=True)
-    seed: int = option(0, "Seed of the initialisation, the data order and every draw.", min=0)
+    seed: int = option(0, "Seed of the initialisation, the data order and every draw.", min=0, max=MAX_SEED)
     eval_every: int | None = option(None, "Steps between evaluations.", min=1, default_text="each epoch")
     # A checkpoint is also written at each evaluation. By default one every CHECKPOINT_SECONDS of training,
     # whatever a step costs (on a GPU, 100 steps can take two seconds and a checkpoint one).
@@ -212,7 +212,7 @@ class LMTrainConfig:
     max_steps: int | None = option(None, "Stop after this many steps.", min=1)
     batch_size: int = option(64, "Sentences per batch.", min=1)
     lr: float = option(0.002, "Adam learning rate.", min=0, min_open=True)
-    seed: int = option(0, "Seed of the initialisation and the data order.", min=0)
+    seed: int = option(0, "Seed of the initialisation and the data order.", min=0, max=MAX_SEED)
     device: str = option("auto", "auto (a GPU where PyTorch sees one, else the CPU), cpu, cuda or cuda:N.")
     eval_batch_size: int = option(256, "Sentences per batch in evaluations.", min=1)
 

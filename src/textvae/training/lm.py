@@ -30,7 +30,7 @@ from textvae.progress import progress as progress_bar
 from textvae.runtime import environment, resolve_device
 from textvae.serialization import load_weights, read_json, save_weights, write_json
 from textvae.training.config import BEST_WEIGHTS, CONFIG_FILE, VOCAB_FILE, DataConfig, LMTrainConfig
-from textvae.training.rundir import prepare_vocabulary, write_metrics
+from textvae.training.rundir import check_new_directory, prepare_vocabulary, write_metrics
 
 LM_KEY = "language_model"  # the key of config.json that tells an LM directory from a VAE run
 
@@ -81,6 +81,8 @@ def train_lm(out_dir: Path | str, data: DataConfig, model: LMConfig | None = Non
     out = Path(out_dir)
     if (out / CONFIG_FILE).exists() and LM_KEY not in read_json(out / CONFIG_FILE):
         raise RunDirError(f"{out} holds something other than a language model")
+    if not (out / CONFIG_FILE).exists():
+        check_new_directory(out, "a language model")
     training = training or LMTrainConfig()
     sentences = read_sentences(data.train, data.tokenizer)
     vocab = prepare_vocabulary(data, sentences)

@@ -29,6 +29,22 @@ def holds_run(run_dir: Path | str) -> bool:
     return (Path(run_dir) / CONFIG_FILE).is_file()
 
 
+def check_new_directory(out: Path | str, what: str = "a run") -> None:
+    """A directory for a new run (or language model) must be new or empty: textvae never writes
+    beside, or over, a user's own files. Hidden files (a stale lock, a cut-off temporary file)
+    do not count."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; {what} is a directory")
+    if not out.is_dir():
+        return
+    theirs = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+        raise RunDirError(f"--out {out} holds files that are not {what} ({shown}); give a new or empty "
+                          "directory, so that nothing of yours is overwritten")
+
+
 def load_config(run_dir: Path | str) -> RunConfig:
     """A run's config.json; a missing or damaged one is a RunDirError naming it."""
     path = Path(run_dir) / CONFIG_FILE

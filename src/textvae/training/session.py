@@ -21,11 +21,13 @@ from textvae.models.config import ModelConfig
 from textvae.models.vae import SentenceVAE
 from textvae.runtime import describe_environment, environment, resolve_device, set_threads
 from textvae.serialization import load_checkpoint, remove_partial_writes
-from textvae.training.config import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, VOCAB_FILE, DataConfig, RunConfig, \
-    TrainConfig
+from textvae.training.config import (
+    CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, VOCAB_FILE, DataConfig, RunConfig, TrainConfig,
+)
 from textvae.training.loop import Trainer, TrainResult, metrics_from_record
-from textvae.training.rundir import holds_run, load_config, load_vocabulary, prepare_vocabulary, read_metrics, \
-    save_config
+from textvae.training.rundir import (
+    check_new_directory, holds_run, load_config, load_vocabulary, prepare_vocabulary, read_metrics, save_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +55,9 @@ def train(
         raise ValueError("train() needs a DataConfig unless resume=True")
     if data.valid is None:
         raise ConfigError("a VAE needs a validation corpus (--valid): it picks the best weights and watches the rate")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"--out {run_dir} is a file; a run is a directory")
     if holds_run(run_dir):
         raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    check_new_directory(run_dir, "a textvae run")
     data = data.with_absolute_paths()
     train_sentences = read_sentences(data.train, data.tokenizer)
     vocab = prepare_vocabulary(data, train_sentences)

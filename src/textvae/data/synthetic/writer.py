@@ -11,6 +11,7 @@ from pathlib import Path
 from textvae.data.synthetic.grammar import generate_sentences
 from textvae.data.synthetic.lexicon import FACTOR_NAMES
 from textvae.errors import ConfigError, DataError
+from textvae.serialization import write_text
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,9 @@ def write_corpus(out_dir: Path | str, n_sentences: int = 20_000, seed: int = 0,
     out.mkdir(parents=True, exist_ok=True)
     splits = CorpusSplits(train=out / "train.txt", valid=out / "valid.txt", test=out / "test.txt")
     for split, items in parts.items():
-        getattr(splits, split).write_text("".join(s.text + "\n" for s in items), encoding="utf-8")
+        write_text(getattr(splits, split), "".join(s.text + "\n" for s in items))
         rows = (json.dumps({k: s.factors[k] for k in FACTOR_NAMES}) + "\n" for s in items)
-        splits.factors_path(split).write_text("".join(rows), encoding="utf-8")
+        write_text(splits.factors_path(split), "".join(rows))
     return splits
 
 
