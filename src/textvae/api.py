@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,11 +24,11 @@ from textvae.errors import ConfigError
 from textvae.evaluation import Evaluation
 from textvae.evaluation import evaluate as evaluate_corpus_fully
 from textvae.generation import Decoding, decode, interpolation_path
-from textvae.generation.decoding import fresh_seed, prior_codes, row_uniforms
+from textvae.generation.decoding import RowUniforms, fresh_seed, prior_codes
 from textvae.models.vae import SentenceVAE
 from textvae.precision import resolve_precision
 from textvae.progress import progress as progress_bar
-from textvae.runtime import resolve_device, set_threads
+from textvae.runtime import available_memory, check_fits, resolve_device, set_threads
 from textvae.serialization import load_weights
 from textvae.training.config import RunConfig
 from textvae.training.rundir import load_config, load_vocabulary, weights_file
@@ -72,8 +72,25 @@ class TextVAE:
             raise TypeError("expected a list of sentences, got one string")
         return [self.tokenizer(s) if isinstance(s, str) else list(s) for s in sentences]
 
+    @property
+    def max_length(self) -> int | None:
+        """Words kept of a sentence (the run's --max-length), as training kept them."""
+        return self.config.data.max_length if self.config is not None else None
+
+    def prepared(self, sentences: Sentences) -> list[list[str]]:
+        """Sentences as tokens, cut to the run's `max_length` as its training data was (one warning
+        line counts the sentences cut)."""
+        tokens = self.tokenize(sentences)
+        limit = self.max_length
+        longer = 0 if limit is None else sum(len(t) > limit for t in tokens)
+        if longer:
+            log.warning("%d of %d sentences are longer than %d words and were cut to %d (the run's --max-length)",
+                        longer, len(tokens), limit, limit)
+            tokens = [t[:limit] for t in tokens]
+        return tokens
+
     def corpus(self, sentences: Sentences) -> EncodedCorpus:
-        return encode_corpus(self.tokenize(sentences), self.vocab)
+        return encode_corpus(self.tokenize(sentences), self.vocab, self.max_length)
 
     def unknown_words(self, sentences: Sentences) -> Counter[str]:
         """Words of `sentences` outside the vocabulary (they read as `<unk>`), with their counts."""
@@ -95,12 +112,13 @@ class TextVAE:
         for span in self._progress(spans, desc):
             yield span, self.batch(sentences[span])
 
-    def _progress(self, items: list[T], desc: str) -> Iterable[T]:
+    def _progress(self, items: Sequence[T], desc: str) -> Iterable[T]:
         return progress_bar(items, desc=desc, unit="batch", enabled=self.progress and len(items) >= PROGRESS_FROM)
 
     @torch.no_grad()
     def encode(self, sentences: Sentences) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance of q(z|x), each (n, latent)."""
+        sentences = self.prepared(sentences)
         parts = [self.model.encode(batch.tokens, batch.lengths) for _, batch in self.chunks(sentences, "encode")]
         return torch.cat([mu for mu, _ in parts]), torch.cat([logvar for _, logvar in parts])
 
@@ -110,6 +128,7 @@ class TextVAE:
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.shape != (len(sentences), self.latent_dim):
             raise ValueError(f"z must have shape ({len(sentences)}, {self.latent_dim}), got {tuple(z.shape)}")
+        sentences = self.prepared(sentences)
         return torch.cat([-self.model.distortion(batch.tokens, batch.lengths, z[span])
                           for span, batch in self.chunks(sentences, "score")])
 
@@ -124,27 +143,49 @@ class TextVAE:
         z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         if z.dim() != 2 or z.size(1) != self.latent_dim:
             raise ValueError(f"z must have shape (n, {self.latent_dim}), got {tuple(z.shape)}")
-        decoding = as_decoding(decoding, **options)
-        seed = fresh_seed() if seed is None else seed
-        ids = []
-        for start in self._progress(list(range(0, z.size(0), self.decode_batch_size)), "decode"):
-            chunk = z[start : start + self.decode_batch_size]
-            uniforms = row_uniforms(seed, chunk.size(0), decoding.max_length, first_row=start) if decoding.samples \
-                else None
+        return self._decode(lambda start, rows: z[start : start + rows], z.size(0), as_decoding(decoding, **options),
+                            fresh_seed() if seed is None else seed)
+
+    def _decode(self, codes: Callable[[int, int], Tensor], n: int, decoding: Decoding, seed: int) -> list[str]:
+        """Decode n codes, `codes(start, rows)` giving rows start.. of them, a chunk that fits at a time."""
+        check_fits(n * decoding.max_length * 16.0, f"{n:,} sentences of up to {decoding.max_length} tokens",
+                   advice="; ask for fewer (-n) or shorter (--max-length) ones")
+        at_once = self._rows_at_once(decoding)
+        ids: list[list[int]] = []
+        for start in self._progress(range(0, n, at_once), "decode"):
+            chunk = codes(start, min(at_once, n - start))
+            uniforms = RowUniforms(seed, chunk.size(0), first_row=start) if decoding.samples else None
             ids.extend(decode(self.model, chunk, decoding, precision=self.precision, uniforms=uniforms))
         return [" ".join(self.vocab.decode(s)) for s in ids]
+
+    def _rows_at_once(self, decoding: Decoding) -> int:
+        """Codes decoded together: `decode_batch_size`, fewer where a beam search of so many would not
+        fit in the free memory; a beam search that cannot fit one sentence is refused."""
+        if decoding.strategy != "beam":
+            return self.decode_batch_size
+        per_row = 8.0 * decoding.beam_size * len(self.vocab) * 4  # scores, log-probabilities, candidates, top-k
+        free = available_memory(self.device)
+        if free is None:
+            return self.decode_batch_size
+        check_fits(2 * per_row, f"beam search with --beam-size {decoding.beam_size} over {len(self.vocab):,} words",
+                   self.device, "; use a smaller --beam-size")
+        return max(1, min(self.decode_batch_size, int(free // 2 // per_row)))
 
     def prior(self, n: int, seed: int | None = None) -> Tensor:
         """n codes z ~ N(0, I), (n, latent); code i depends on the seed and i only."""
         if n < 0:
             raise ConfigError(f"the number of codes must not be negative, got {n}")
+        check_fits(3.0 * n * self.latent_dim * 4, f"{n:,} codes of {self.latent_dim} numbers")
         return prior_codes(fresh_seed() if seed is None else seed, n, self.latent_dim).to(self.device)
 
     def sample(self, n: int, decoding: Decoding | str = "sample", seed: int | None = None, **options: Any) -> list[str]:
         """n sentences decoded from z ~ N(0, I) (ancestral sampling unless told otherwise). At one
-        seed the first sentences are the same for any n."""
+        seed the first sentences are the same for any n; the codes are drawn a chunk at a time."""
+        if n < 0:
+            raise ConfigError(f"the number of sentences must not be negative, got {n}")
         seed = fresh_seed() if seed is None else seed
-        return self.decode(self.prior(n, seed), decoding, seed=seed, **options)
+        return self._decode(lambda start, rows: prior_codes(seed, rows, self.latent_dim, start).to(self.device), n,
+                            as_decoding(decoding, **options), seed)
 
     def reconstruct(
         self, sentences: Sentences, decoding: Decoding | str = "greedy", seed: int | None = None, **options: Any
@@ -152,8 +193,9 @@ class TextVAE:
         """Sentences decoded from the posterior mean of each input (greedy: the paper's Table 1).
 
         `max_length` defaults to 10 tokens more than the longest sentence given."""
+        sentences = self.prepared(sentences)
         if "max_length" not in options and not isinstance(decoding, Decoding):
-            longest = max((len(s) for s in self.tokenize(sentences)), default=0)
+            longest = max((len(s) for s in sentences), default=0)
             options["max_length"] = 10 + longest
         self.warn_unknown(sentences, "sentences to reconstruct")
         mu, _ = self.encode(sentences)
@@ -207,6 +249,7 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
     config = load_config(run_dir)
     file = weights_file(run_dir, weights)
     vocab = load_vocabulary(run_dir, config)
+    SentenceVAE.check_fits(config.model, resolve_device(device))
     model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     other = "last" if weights == "best" else "best"
     load_weights(model, file, f"; restore it from a copy, or load the run's other weights (--weights {other})")

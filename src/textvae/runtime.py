@@ -69,6 +69,48 @@ def resolve_device(name: str) -> "torch.device":
     return device
 
 
+def available_memory(device: "torch.device | str" = "cpu") -> int | None:
+    """Bytes a computation on `device` can still take: the GPU's free memory, or the memory the
+    kernel reports available (None where neither can be read)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def describe_bytes(count: float) -> str:
+    """e.g. "3.2 GB", "16.0 TB"."""
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if count < 1000 or unit == "PB":
+            return f"{count:.0f} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1000
+    raise AssertionError("unreachable")
+
+
+def check_fits(needed: float, what: str, device: "torch.device | str" = "cpu", advice: str = "") -> None:
+    """Refuse, in one line, work that needs more memory than `device` has free (`what` needs
+    `needed` bytes); where the free memory cannot be read, let it try."""
+    from textvae.errors import ConfigError
+
+    free = available_memory(device)
+    if free is not None and needed > free:
+        raise ConfigError(f"{what} needs {describe_bytes(needed)}, more than the {describe_bytes(free)} free on "
+                          f"{device}{advice}")
+
+
 def cpu_model() -> str:
     """The CPU's marketing name, e.g. "AMD EPYC 7B13" ("unknown" where it cannot be read)."""
     try:

@@ -133,7 +133,7 @@ def reconstruct(
     output_file(out, force)
     vae = load_run(run_dir, device, weights, precision.value, threads, tokenize, lowercase)
     vae.batch_size, vae.progress = batch_size, progress
-    sources = [" ".join(tokens) for tokens in read_sentences(data, vae.tokenizer)]
+    sources = [" ".join(tokens) for tokens in vae.prepared(read_sentences(data, vae.tokenizer))]
     longest = 10 + max(len(s.split()) for s in sources)
     chosen = Decoding(**{"max_length": longest, **decoding})  # greedy unless --decode says otherwise
     reconstructions = vae.reconstruct([s.split() for s in sources], chosen, seed=seed)

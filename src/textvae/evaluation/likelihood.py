@@ -123,8 +123,9 @@ class LMEvaluation:
     sentences: int
     tokens: int
 
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
+    def to_dict(self) -> dict[str, float | int | None]:
+        """JSON-ready: a perplexity that overflowed (inf) becomes None."""
+        return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in asdict(self).items()}
 
 
 @torch.no_grad()

@@ -14,6 +14,7 @@ Sentence length is always a factor too, as a linear regression with its held-out
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -27,6 +28,7 @@ from textvae.data.files import read_lines
 from textvae.errors import ConfigError, DataError
 from textvae.evaluation.sentence_model import SentenceModel
 
+log = logging.getLogger(__name__)
 LENGTH = "length"
 MIN_PER_CLASS = 2  # a label seen fewer times cannot be split into training and held-out parts
 
@@ -77,15 +79,26 @@ def _require_sklearn() -> Any:
 
 def probe_factor(features: np.ndarray, labels: Sequence[str], name: str, folds: int = 5,
                  seed: int = 0) -> ProbeResult | None:
-    """A logistic-regression probe of one factor (None where fewer than two labels can be split)."""
+    """A logistic-regression probe of one factor (None where fewer than two labels can be split,
+    with a warning that says why; classes too rare to split are left out, with a warning too)."""
     sklearn = _require_sklearn()
     counts = Counter(labels)
+    rare = sorted(label for label, count in counts.items() if count < MIN_PER_CLASS)
+    if rare:
+        log.warning("factor %r: %d sentence%s of %s, seen fewer than %d times, left out of its probe", name,
+                    sum(counts[label] for label in rare), "" if len(rare) == 1 and counts[rare[0]] == 1 else "s",
+                    ", ".join(repr(label) for label in rare[:5]) + (" ..." if len(rare) > 5 else ""), MIN_PER_CLASS)
     kept = np.array([counts[label] >= MIN_PER_CLASS for label in labels])
     x, y = features[kept], np.asarray(labels)[kept]
     classes = sorted(set(y))
     if len(classes) < 2:
+        log.warning("factor %r: %s; nothing to tell apart, so it is left out of the table", name,
+                    f"every sentence kept is {classes[0]!r}" if classes else "no class is seen twice")
         return None
     splits = min(folds, min(Counter(y).values()))
+    if splits < folds:
+        log.warning("factor %r: its rarest class is seen %d times, so its probe uses %d folds, not %d", name,
+                    splits, max(splits, 2), folds)
     cv = sklearn.model_selection.StratifiedKFold(n_splits=max(splits, 2), shuffle=True, random_state=seed)
     accuracy, majority, information = [], [], []
     for train, held in cv.split(x, y):

@@ -49,7 +49,7 @@ class Decoding:
                                  flags=("--p",), min=0, max=1, min_open=True, default_text=str(DEFAULT_TOP_P))
     beam_size: int = option(5, "Hypotheses kept by beam search.", min=1)
     length_penalty: float = option(1.0, "Beam search ranks by log p / length ** this.")
-    max_length: int = option(30, "Longest sentence, in tokens.", min=1)
+    max_length: int = option(30, "Longest sentence, in tokens (at most 10,000).", min=1, max=10_000)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -136,11 +136,23 @@ def prior_codes(seed: int, rows: int, latent_dim: int, first_row: int = 0) -> Te
     return torch.from_numpy(np.stack(codes).astype(np.float32)) if rows else torch.zeros(0, latent_dim)
 
 
-def row_uniforms(seed: int, rows: int, steps: int, first_row: int = 0) -> Tensor:
-    """The draws of sampling decoding, u in (0, 1], `steps` per row, each row from its own stream:
-    (rows, steps)."""
-    draws = [1.0 - row_stream(seed, DECODING_STREAM, first_row + i).random(steps) for i in range(rows)]
-    return torch.from_numpy(np.stack(draws).astype(np.float32)) if rows else torch.zeros(0, steps)
+class RowUniforms:
+    """The draws of sampling decoding, u in (0, 1], one per row and step, each row from its own
+    stream. They are drawn DRAWN_AT_ONCE steps at a time as decoding reaches them (the same values
+    as drawing every step at once), so a long `max_length` costs only the steps a sentence takes."""
+
+    DRAWN_AT_ONCE = 32
+
+    def __init__(self, seed: int, rows: int, first_row: int = 0):
+        self.streams = [row_stream(seed, DECODING_STREAM, first_row + i) for i in range(rows)]
+        self.drawn = np.empty((rows, 0), dtype=np.float32)
+
+    def __call__(self, step: int, rows: Tensor) -> Tensor:
+        """The draws at `step` of the rows `rows` (indices into the batch): (len(rows),)."""
+        while step >= self.drawn.shape[1]:
+            block = np.stack([1.0 - s.random(self.DRAWN_AT_ONCE) for s in self.streams]).astype(np.float32)
+            self.drawn = np.concatenate([self.drawn, block], axis=1)
+        return torch.from_numpy(self.drawn[rows.cpu().numpy(), step])
 
 
 def draw(scores: Tensor, generator: torch.Generator | None = None, u: Tensor | None = None) -> Tensor:
@@ -165,28 +177,31 @@ def sample_tokens(
     sample: bool = False,
     processors: Sequence[LogitsProcessor] = (),
     generator: torch.Generator | None = None,
-    uniforms: Tensor | None = None,
+    uniforms: RowUniforms | Tensor | None = None,
 ) -> list[list[int]]:
     """Token ids for each row of z: the argmax, or a draw after `processors`, at every step.
 
-    Draws use `uniforms` (batch, max_length) when given, so each row's sentence depends on its
-    own draws only (see `row_uniforms`), else `generator`. Finished sentences leave the batch,
-    so the loop costs what the longest sentence needs.
+    Draws use `uniforms` when given, so each row's sentence depends on its own draws only: a
+    `RowUniforms`, or a (batch, max_length) tensor of them; else `generator`. Finished sentences
+    leave the batch, so the loop costs what the longest sentence needs.
     """
     batch = z.size(0)
     outputs: list[list[int]] = [[] for _ in range(batch)]
     rows = torch.arange(batch, device=z.device)  # which sentences are still being decoded
     previous = torch.full((batch,), model.eos_id, dtype=torch.long, device=z.device)
     state = None
-    if uniforms is not None and tuple(uniforms.shape) != (batch, max_length):
-        raise ValueError(f"uniforms must have shape ({batch}, {max_length}), got {tuple(uniforms.shape)}")
+    if isinstance(uniforms, Tensor):
+        if tuple(uniforms.shape) != (batch, max_length):
+            raise ValueError(f"uniforms must have shape ({batch}, {max_length}), got {tuple(uniforms.shape)}")
+        table = uniforms
+        uniforms = lambda step, rows: table[rows.cpu(), step]  # noqa: E731
     with _eval_mode(model):
         for step in range(max_length):
             scores, state = _next_scores(model, previous, z, state)
             for process in processors:
                 scores = process(scores)
             if sample:
-                chosen = draw(scores, generator, None if uniforms is None else uniforms[rows.cpu(), step])
+                chosen = draw(scores, generator, None if uniforms is None else uniforms(step, rows))
             else:
                 chosen = scores.argmax(dim=-1)
             for row, token in zip(rows.tolist(), chosen.tolist()):
@@ -261,7 +276,7 @@ def beam_search(
 
 def decode(
     model: SentenceVAE, z: Tensor, decoding: Decoding = Decoding(), generator: torch.Generator | None = None,
-    precision: str = "fp32", uniforms: Tensor | None = None,
+    precision: str = "fp32", uniforms: RowUniforms | Tensor | None = None,
 ) -> list[list[int]]:
     """Token ids (without `<eos>`) decoded from each row of z with a strategy.
 

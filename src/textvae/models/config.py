@@ -69,8 +69,8 @@ class ModelConfig:
             raise ConfigError(f"not a model option: {', '.join(sorted(unknown))}")
         self.encoder_options = _kind_options(ENCODERS[encoder], self.encoder_options, values, f"encoder {encoder}")
         self.decoder_options = _kind_options(DECODERS[decoder], self.decoder_options, values, f"decoder {decoder}")
-        if self.vocab_size < 0:
-            raise ConfigError(f"vocab_size must not be negative, got {self.vocab_size}")
+        if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 0:
+            raise ConfigError(f"vocab_size must be a whole number, at least 0; got {self.vocab_size!r}")
         check_options(self)
 
     @property

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from textvae.models.config import ModelConfig
 from textvae.models.contracts import DECODERS, ENCODERS, Decoder, Encoder, State
 from textvae.models.decoders import previous_tokens, sentence_nll
+from textvae.runtime import check_fits
 
 
 @dataclass
@@ -51,6 +52,22 @@ class SentenceVAE(nn.Module):
     @property
     def device(self) -> torch.device:
         return self.embedding.weight.device
+
+    @staticmethod
+    def parameter_count(config: ModelConfig) -> int:
+        """How many parameters a model of `config` has, counted without allocating them."""
+        with torch.device("meta"):
+            return sum(p.numel() for p in SentenceVAE(config, eos_id=2).parameters())
+
+    @staticmethod
+    def check_fits(config: ModelConfig, device: torch.device | str, training: bool = False) -> None:
+        """Refuse, in one line naming the sizes, a model that cannot fit in `device`'s free memory
+        (training holds its weights four times: weights, gradients and Adam's two moments)."""
+        copies = 4 if training else 2  # loading holds the file's tensors beside the model's
+        sizes = (f"--embedding-dim {config.embedding_dim}, --hidden-dim {config.hidden_dim}, --latent-dim "
+                 f"{config.latent_dim}, a vocabulary of {config.vocab_size}")
+        check_fits(4 * copies * SentenceVAE.parameter_count(config), f"a {config.model} model of {sizes}", device,
+                   "; choose smaller sizes")
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance, each (batch, latent)."""

@@ -60,6 +60,9 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_options(self)
+        if self.checksums is not None and not (isinstance(self.checksums, dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.checksums.items())):
+            raise ConfigError(f"checksums must map a split to its SHA-256, got {self.checksums!r}")
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -200,8 +203,11 @@ class RunConfig:
         unknown = set(data) - {f.name for f in dataclasses.fields(DataConfig)}
         if unknown:
             raise ConfigError(f"unknown DataConfig keys: {sorted(unknown)}")
+        environments = d.get("environments", [])
+        if not isinstance(environments, list):
+            raise ConfigError(f"environments must be a list of records, got {type(environments).__name__}")
         return cls(ModelConfig.from_dict(d["model"]), TrainConfig.from_dict(d["training"]), DataConfig(**data),
-                   d.get("textvae_version", "unknown"), d.get("environments", []))
+                   str(d.get("textvae_version", "unknown")), environments)
 
 
 @dataclass

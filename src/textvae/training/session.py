@@ -117,6 +117,7 @@ def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentence
     report_corpus(train_corpus, "train", config.data.max_length)
     valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
                                tokenizer=config.data.tokenizer)
+    SentenceVAE.check_fits(config.model, device, training=True)
     torch.manual_seed(tc.seed)
     net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
     return Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
