@@ -216,6 +216,8 @@ class TextVAE:
             if sentence is not None:
                 self.warn_unknown([sentence], f"{name} {sentence!r}")
         ends = [self.encode([s])[0][0] if s is not None else prior[i] for i, s in enumerate((start, end))]
+        check_fits(3.0 * steps * self.latent_dim * 4, f"an interpolation of {steps:,} steps", advice="; use fewer "
+                   "--steps")
         weights, z = interpolation_path(ends[0], ends[1], steps)
         sentences = self.decode(z, decoding, seed=seed, **options)
         return Interpolation(weights.cpu(), z.cpu(), sentences)

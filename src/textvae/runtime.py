@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+MAX_THREADS = 4096  # PyTorch's thread count is a C int; more threads than this help no machine
 # glibc mallopt parameters
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 
@@ -44,8 +45,8 @@ def set_threads(threads: int | None) -> int:
     from textvae.errors import ConfigError
 
     if threads is not None:
-        if threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ConfigError(f"--threads must be from 1 to {MAX_THREADS}, got {threads}")
         torch.set_num_threads(threads)
     return torch.get_num_threads()
 

@@ -5,6 +5,7 @@ processes of a torchrun job."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from textvae.cli.options import choices
 from textvae.data.tokenize import TOKENIZERS
 from textvae.errors import ConfigError
 from textvae.options import MAX_SEED
+from textvae.runtime import MAX_THREADS
 from textvae.precision import PRECISIONS
 
 log = logging.getLogger("textvae")
@@ -28,7 +30,7 @@ DeviceOption = Annotated[str, typer.Option(help="auto (a GPU where PyTorch sees 
                                                 "cuda:N.")]
 WeightsOption = Annotated[str, typer.Option(help="best (lowest validation loss) or last.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
-    min=1, help="CPU threads for PyTorch [default: PyTorch's, one per core]. With other work on the machine, "
+    min=1, max=MAX_THREADS, help="CPU threads for PyTorch [default: PyTorch's, one per core]. With other work on the machine, "
                 "fewer can be much faster.")]
 ProgressOption = Annotated[bool, typer.Option(
     help="Report progress: a bar on a terminal, a line every 20 s when output goes to a file or pipe.")]
@@ -43,6 +45,13 @@ RunTokenizeOption = Annotated[Optional[Tokenize], typer.Option(
                        "training data was read].")]
 RunLowercaseOption = Annotated[Optional[bool], typer.Option(
     "--lowercase/--no-lowercase", help="Lower-case the text first [default: the run's].")]
+
+
+def finite_float(value: float | None) -> float | None:
+    """A float option's check (its callback): nan and inf mean nothing for any of textvae's options."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
 
 
 def load_run(run_dir: Path, device: str, weights: str, precision: str = "auto", threads: int | None = None,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from textvae.cli.common import ProgressOption, ThreadsOption
+from textvae.cli.common import ProgressOption, ThreadsOption, finite_float
 from textvae.experiments.demo import DEMO_C, DEMO_STEPS, DEMO_TIME_BUDGET
 from textvae.models.config import model_help
 from textvae.options import MAX_SEED
@@ -32,13 +32,16 @@ def corpus(
 
 def demo(
     out: Annotated[Path, typer.Option(help="Where the corpus and the run go.")] = Path("textvae-demo"),
-    kl_target: Annotated[float, typer.Option("--C", "--kl-target", help="Target rate C in nats.")] = DEMO_C,
+    kl_target: Annotated[float, typer.Option("--C", "--kl-target", callback=finite_float,
+                                             help="Target rate C in nats.")] = DEMO_C,
     model: Annotated[str, typer.Option(help=model_help())] = "lstm-lstm",
     max_steps: Annotated[int, typer.Option(min=1, help="Training steps.")] = DEMO_STEPS,
     time_budget: Annotated[float, typer.Option(
-        min=1.0, help="Seconds of training at most: on a slow or busy machine training stops there (and says "
-                      "so) rather than run past the demo's promise.")] = DEMO_TIME_BUDGET,
-    seed: Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the corpus, the training and the samples.")] = 0,
+        callback=finite_float, min=1.0,
+        help="Seconds of training at most: on a slow or busy machine training stops there (and says so) rather than "
+             "run past the demo's promise.")] = DEMO_TIME_BUDGET,
+    seed: Annotated[int, typer.Option(
+        min=0, max=MAX_SEED, help="Seed of the corpus, the training and the samples.")] = 0,
     threads: ThreadsOption = None,
     progress: ProgressOption = True,
 ) -> None:

@@ -10,23 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from textvae.cli.common import (
-    DecodePrecisionOption,
-    DeviceOption,
-    ForceOption,
-    JsonOption,
-    Precision,
-    ProgressOption,
-    RunDirArgument,
-    RunLowercaseOption,
-    RunTokenizeOption,
-    SeedOption,
-    ThreadsOption,
-    Tokenize,
-    WeightsOption,
-    interval,
-    join_processes,
-    load_run,
-    output_file,
+    DecodePrecisionOption, DeviceOption, ForceOption, JsonOption, Precision, ProgressOption, RunDirArgument,
+    RunLowercaseOption, RunTokenizeOption, SeedOption, ThreadsOption, Tokenize, WeightsOption, finite_float, interval,
+    join_processes, load_run, output_file,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import Decoding
@@ -39,7 +25,8 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Corpus to evaluate, one sentence a line.")],
     iw_samples: Annotated[int, typer.Option(
         min=0, help="Importance samples per sentence for nll_iw; 0 skips it.")] = 500,
-    au_threshold: Annotated[float, typer.Option(min=0.0, help="A dimension is active above this variance.")] = 0.01,
+    au_threshold: Annotated[float, typer.Option(min=0.0, callback=finite_float,
+                                                help="A dimension is active above this variance.")] = 0.01,
     repeats: Annotated[int, typer.Option(min=1, help="Draws averaged for log_det_cov and mu_norm_sq.")] = 5,
     as_json: JsonOption = False,
     weights: WeightsOption = "best",

@@ -9,19 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from textvae.cli.common import (
-    DecodePrecisionOption,
-    DeviceOption,
-    ForceOption,
-    Precision,
-    ProgressOption,
-    RunDirArgument,
-    RunLowercaseOption,
-    RunTokenizeOption,
-    ThreadsOption,
-    WeightsOption,
-    load_run,
-    log,
-    output_file,
+    DecodePrecisionOption, DeviceOption, ForceOption, Precision, ProgressOption, RunDirArgument, RunLowercaseOption,
+    RunTokenizeOption, ThreadsOption, WeightsOption, load_run, log, output_file,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import STRATEGIES, Decoding

@@ -21,14 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from textvae.options import (
-    OptionInfo,
-    field_types,
-    flag_of,
-    option_fields,
-    option_info,
-    scalar_type,
-)
+from textvae.options import OptionInfo, field_types, flag_of, option_fields, option_info, scalar_type
 
 Given = dict[str, Any]  # the options of one source the user gave (over the command's defaults): field -> value
 

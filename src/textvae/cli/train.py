@@ -10,14 +10,7 @@ from typing import Annotated
 import typer
 
 from textvae.cli.common import ProgressOption, ThreadsOption, join_processes, log
-from textvae.cli.options import (
-    Given,
-    Source,
-    choices,
-    config_fields,
-    registered_fields,
-    with_options,
-)
+from textvae.cli.options import Given, Source, choices, config_fields, registered_fields, with_options
 from textvae.models.config import PRESETS, kind_fields
 from textvae.models.contracts import DECODERS, ENCODERS
 from textvae.objectives import OBJECTIVES, objective_fields

@@ -45,19 +45,18 @@ def run_demo(
     set_threads(threads)
     out = Path(out)
     started = time.perf_counter()
-    total = TRAIN_SENTENCES + VALID_SENTENCES + TEST_SENTENCES
-    splits = write_corpus(out / "corpus", n_sentences=total, seed=seed, valid_fraction=VALID_SENTENCES / total,
-                          test_fraction=TEST_SENTENCES / total)
-    run_dir = out / "run"
     # C rises over two thirds of the steps: faster, and the decoder has not yet learned to use z
     # when the target arrives, so the encoder meets it with a shift of all codes.
     training = TrainConfig(objective=BetaCOptions(kl_target=kl_target, anneal_steps=2 * max_steps // 3),
                            max_steps=max_steps, eval_every=max(max_steps // 4, 1), batch_size=128, lr=0.002, seed=seed,
                            time_budget=time_budget)
-    result = train(
-        run_dir, DataConfig(str(splits.train), str(splits.valid)), ModelConfig(model=model, **PRESETS["cpu-small"]),
-        training, resume=(run_dir / CONFIG_FILE).exists(), progress=progress,
-    )
+    sizes = ModelConfig(model=model, **PRESETS["cpu-small"])  # both checked before anything is written
+    total = TRAIN_SENTENCES + VALID_SENTENCES + TEST_SENTENCES
+    splits = write_corpus(out / "corpus", n_sentences=total, seed=seed, valid_fraction=VALID_SENTENCES / total,
+                          test_fraction=TEST_SENTENCES / total)
+    run_dir = out / "run"
+    result = train(run_dir, DataConfig(str(splits.train), str(splits.valid)), sizes, training,
+                   resume=(run_dir / CONFIG_FILE).exists(), progress=progress)
     trained = time.perf_counter()
     vae = load(run_dir)
     test = evaluate(vae.model, load_corpus(splits.test, vae.vocab, name="test"), iw_samples=0, seed=seed,

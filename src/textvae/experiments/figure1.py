@@ -16,12 +16,7 @@ import numpy as np
 
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
 from textvae.experiments.results import cell, markdown_table, write_results
-from textvae.experiments.settings import (
-    MODELS,
-    Experiment,
-    ExperimentKind,
-    register_experiment,
-)
+from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
 from textvae.serialization import write_text
 from textvae.training import read_metrics

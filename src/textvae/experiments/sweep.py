@@ -30,14 +30,7 @@ from textvae.experiments.settings import Experiment
 from textvae.locking import run_lock
 from textvae.progress import progress as progress_bar
 from textvae.serialization import read_json, write_atomic, write_json
-from textvae.training import (
-    DataConfig,
-    RunConfig,
-    holds_run,
-    load_config,
-    prepare_vocabulary,
-    train,
-)
+from textvae.training import DataConfig, RunConfig, holds_run, load_config, prepare_vocabulary, train
 
 log = logging.getLogger(__name__)
 
