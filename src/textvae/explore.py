@@ -214,6 +214,8 @@ def build_service(run_dirs: list[Path], data: Path | None = None, labels: Path |
     explorers = []
     for run_dir in run_dirs:
         vae = load(run_dir, device=device, precision="fp32")
+        if data is not None and not Path(data).is_file():
+            raise ConfigError(f"--data {data}: no such file")
         corpus = data if data is not None else Path(vae.config.data.valid) if vae.config else None
         if corpus is None or not corpus.exists():
             raise ConfigError(f"{run_dir}: its validation split is not where config.json says; give --data")

@@ -118,9 +118,10 @@ def _type_error(value: Any, expected: type) -> bool:
     return False
 
 
-def check_options(config: Any) -> None:
+def check_options(config: Any, ranges: bool = True) -> None:
     """Raise a ConfigError naming the field and its flag where a setting has the wrong type, lies
-    outside its range (numbers must also be finite) or is not one of its choices."""
+    outside its range (numbers must also be finite) or is not one of its choices (`ranges=False`:
+    the types only)."""
     types = field_types(config)
     for field in option_fields(config):
         info, value = option_info(field), getattr(config, field.name)
@@ -131,14 +132,20 @@ def check_options(config: Any) -> None:
             raise ConfigError(f"{field.name} must be given ({flag_of(field)})")
         values = value if is_list and isinstance(value, (list, tuple)) else [value]
         for item in values:
-            _check_value(field, info, expected, item)
+            if ranges:
+                _check_value(field, info, expected, item)
+            elif _type_error(item, expected):
+                raise ConfigError(f"{field.name} must be {_KINDS.get(expected, 'valid')} ({flag_of(field)}); got "
+                                  f"{item!r}")
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 def _check_value(field: dataclasses.Field, info: OptionInfo, expected: type, value: Any) -> None:
     flag = flag_of(field)
     if _type_error(value, expected):
-        kind = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(expected, "valid")
-        raise ConfigError(f"{field.name} must be {kind} ({flag}); got {value!r}")
+        raise ConfigError(f"{field.name} must be {_KINDS.get(expected, 'valid')} ({flag}); got {value!r}")
     names = info.names()
     if names and value not in names:
         raise ConfigError(f"{field.name} must be one of {', '.join(names)} ({flag}); got {value!r}")

@@ -2,20 +2,25 @@
 
 The program is built when it runs (`build_app`), from one module per group of commands, each
 adding its commands with `register(app)`; the options that set a config's fields are built from
-those fields (`textvae.cli.options`), so they follow the configs and the registries.
+those fields (`textvae.cli.options`), so they follow the configs and the registries. The built
+program is kept while the registries stay as they are (building it costs a quarter of a second).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from textvae import distributed
 from textvae.cli import demo, evaluate, experiment, explore, generate, lm, train
 from textvae.errors import DivergenceError, TextVAEError
+from textvae.experiments import EXPERIMENTS
+from textvae.models.contracts import DECODERS, ENCODERS
+from textvae.objectives import OBJECTIVES
 
 # The order of `textvae --help`
 COMMAND_GROUPS = (train, evaluate, generate, demo, experiment, lm, explore)
@@ -41,6 +46,17 @@ def build_app() -> typer.Typer:
     return app
 
 
+def command() -> Any:
+    """The `textvae` program as a click command, built for the registries' present entries."""
+    registries = (OBJECTIVES, ENCODERS, DECODERS, EXPERIMENTS)
+    return _built(tuple(tuple((name, id(entry)) for name, entry in r.items()) for r in registries))
+
+
+@functools.lru_cache(maxsize=4)
+def _built(registered: tuple[Any, ...]) -> Any:
+    return typer.main.get_command(build_app())
+
+
 def _usage_error(err: Exception) -> str:
     """A click usage error as one line, naming the command's --help."""
     message = err.format_message() if hasattr(err, "format_message") else str(err)
@@ -56,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
     keep_freed_memory()
     try:
-        code = build_app()(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
+        code = command().main(args=argv, standalone_mode=False)  # usage errors come back to us, to say in one line
         distributed.end_process(code if isinstance(code, int) else 0)
     except DivergenceError as err:
         _fail(str(err), status=3)

@@ -17,6 +17,7 @@ from textvae.cli.options import choices
 from textvae.data.tokenize import TOKENIZERS
 from textvae.errors import ConfigError
 from textvae.options import MAX_SEED
+from textvae.serialization import write_text
 from textvae.runtime import MAX_THREADS
 from textvae.precision import PRECISIONS
 
@@ -68,18 +69,25 @@ def load_run(run_dir: Path, device: str, weights: str, precision: str = "auto", 
 
 
 def output_file(path: Path, force: bool) -> Path:
-    """Check where a command will write, before it works: not a directory, not an existing file
-    unless forced, a parent that exists (made when missing) and can be written."""
+    """Check where a command will write, before it works (and before it makes anything): not a
+    directory, not an existing file unless forced, in a directory that exists or can be made, and
+    can be written."""
     if path.is_dir():
         raise ConfigError(f"--out {path} is a directory; give a file name")
     if path.exists() and not force:
         raise ConfigError(f"--out {path} exists; pass --force to overwrite it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"--out {path}: cannot write in {path.parent} (permission denied or read-only)")
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(f"--out {path}: cannot write in {existing} (permission denied, read-only or a file)")
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"--out {path}: the file exists and cannot be written")
     return path
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a command's output file, atomically (its directory made where it is missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, text)
 
 
 def join_processes(device: str) -> tuple[Any, str]:

@@ -12,12 +12,11 @@ import typer
 from textvae.cli.common import (
     DecodePrecisionOption, DeviceOption, ForceOption, JsonOption, Precision, ProgressOption, RunDirArgument,
     RunLowercaseOption, RunTokenizeOption, SeedOption, ThreadsOption, Tokenize, WeightsOption, finite_float, interval,
-    join_processes, load_run, output_file,
+    join_processes, load_run, output_file, write_output,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import Decoding
 from textvae.options import MAX_SEED
-from textvae.serialization import write_text
 
 
 def evaluate(
@@ -124,7 +123,7 @@ def reconstruct(
     longest = 10 + max(len(s.split()) for s in sources)
     chosen = Decoding(**{"max_length": longest, **decoding})  # greedy unless --decode says otherwise
     reconstructions = vae.reconstruct([s.split() for s in sources], chosen, seed=seed)
-    write_text(out, "".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)))
+    write_output(out, "".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)))
     rows = reconstruction_scores(sources, reconstructions, bounds)
     if as_json:
         typer.echo(json.dumps({"buckets": [row.to_dict() for row in rows], "out": str(out)}))

@@ -10,12 +10,11 @@ import typer
 
 from textvae.cli.common import (
     DecodePrecisionOption, DeviceOption, ForceOption, Precision, ProgressOption, RunDirArgument, RunLowercaseOption,
-    RunTokenizeOption, ThreadsOption, WeightsOption, load_run, log, output_file,
+    RunTokenizeOption, ThreadsOption, WeightsOption, load_run, log, output_file, write_output,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.generation.decoding import STRATEGIES, Decoding
 from textvae.options import MAX_SEED
-from textvae.serialization import write_text
 
 SeedOption = Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Seed of the prior draws and the sampling.")]
 
@@ -45,7 +44,7 @@ def sample(
     if out is None:
         typer.echo(text, nl=False)
     else:
-        write_text(out, text)
+        write_output(out, text)
         log.info("%d sentences (%s) written to %s", n, chosen.describe(), out)
 
 

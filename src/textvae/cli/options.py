@@ -174,10 +174,11 @@ def with_options(function: Callable[..., Any], sources: Sequence[Source]) -> Cal
            for parameter in inspect.signature(function).parameters.values()
            if parameter.name not in {s.name for s in sources}]
     added: list[tuple[Source, str, str, Callable[[Any], Any]]] = []
-    parameters, flags = list(own), set()
+    parameters, flags, specs = list(own), set(), {}
     for source in sources:
         for spec in source.specs():
             parameter, declared, convert = _parameter(spec, source)
+            specs[parameter.name] = spec
             clash = flags & set(declared)
             if clash:
                 raise ValueError(f"{function.__name__}: option {sorted(clash)} is declared twice")
@@ -196,4 +197,5 @@ def with_options(function: Callable[..., Any], sources: Sequence[Source]) -> Cal
     command.__name__, command.__doc__ = function.__name__, function.__doc__
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
+    command.option_specs = specs  # type: ignore[attr-defined] - what each added option sets (for tests, tools)
     return command

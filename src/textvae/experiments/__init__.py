@@ -10,6 +10,8 @@
 # The built-in experiments register themselves on import.
 from textvae.experiments import figure1, table1, table2, table3, table4  # noqa: F401, I001 - in the order listed
 from textvae.experiments import compare  # noqa: F401, E402
-from textvae.experiments.settings import EXPERIMENTS, Experiment, ExperimentKind, register_experiment
+from textvae.experiments.settings import (
+    EXPERIMENTS, Experiment, ExperimentKind, ExperimentOptions, register_experiment,
+)
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentKind", "register_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "ExperimentKind", "ExperimentOptions", "register_experiment"]

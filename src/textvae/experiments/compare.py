@@ -24,7 +24,7 @@ from textvae.errors import ConfigError
 from textvae.evaluation import evaluate_lm, perplexity
 from textvae.experiments.plots import PlotsUnavailable, plot_compare
 from textvae.experiments.results import cell, markdown_table
-from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import RunSpec, prepare, run_all
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
@@ -272,7 +272,7 @@ def select_variants(experiment: Experiment, kinds: Sequence[str] | None) -> list
 
 
 @dataclass
-class CompareOptions:
+class CompareOptions(ExperimentOptions):
     variants: list[str] | None = option(None, "The runs to compare, comma-separated.", choices=VARIANT_KINDS,
                                         default_text="all")
 

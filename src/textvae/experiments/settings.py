@@ -108,6 +108,8 @@ class Experiment:
         for split in ("train", "valid", "test"):
             if not Path(getattr(self, split)).is_file():
                 raise ConfigError(f"--{split} {getattr(self, split)}: no such file")
+        if self.labels is not None and not Path(self.labels.rpartition("=")[2]).is_file():
+            raise ConfigError(f"--labels-test {self.labels}: no such file")
 
     @property
     def root(self) -> Path:
@@ -156,6 +158,15 @@ class Experiment:
         return asdict(self) | {"preset_settings": asdict(self.settings)}
 
 
+@dataclass
+class ExperimentOptions:
+    """Base of an experiment's own options (its fields become flags of `textvae experiment NAME`),
+    checked on construction like every config."""
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
 @dataclass(frozen=True)
 class ExperimentKind:
     """A registered experiment: `textvae experiment NAME` runs `run(experiment, options, jobs,
@@ -167,7 +178,7 @@ class ExperimentKind:
     kl_targets: tuple[float, ...]  # the C values it sweeps by default
     report: str  # the file it writes for a reader, printed at the end
     models: tuple[str, ...] = ("lstm-lstm",)  # the models it sweeps by default
-    options: type | None = None
+    options: type[ExperimentOptions] | None = None
 
 
 EXPERIMENTS: Registry[ExperimentKind] = Registry("experiment")

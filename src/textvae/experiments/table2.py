@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from textvae.experiments.results import markdown_table
-from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
 from textvae.options import option
@@ -64,7 +64,7 @@ def run_table2(experiment: Experiment, start: str = DEFAULT_FROM, end: str = DEF
 
 
 @dataclass
-class Table2Options:
+class Table2Options(ExperimentOptions):
     start: str = option(DEFAULT_FROM, "First sentence of the sentence path.", flags=("--from",))
     end: str = option(DEFAULT_TO, "Last sentence of the sentence path.", flags=("--to",))
     steps: int = option(8, "Points on each path.", min=2)

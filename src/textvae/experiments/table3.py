@@ -26,7 +26,7 @@ from textvae.evaluation import evaluate_lm
 from textvae.experiments.parallel import parallel_map
 from textvae.experiments.plots import PlotsUnavailable, plot_table3
 from textvae.experiments.results import cell, markdown_table
-from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
 from textvae.models.lm import LanguageModel, LMConfig
@@ -215,7 +215,7 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
 
 
 @dataclass
-class Table3Options:
+class Table3Options(ExperimentOptions):
     copies: int = option(3, "Independent artificial corpora per cell.", min=1)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textvae.evaluation.syneval import GroupScores, read_pairs, syneval
 from textvae.experiments.results import cell, markdown_table
-from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
+from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.options import option
 from textvae.serialization import write_json, write_text
@@ -58,12 +58,12 @@ def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = 
     from textvae.api import load
 
     started = time.perf_counter()
+    pairs = read_pairs(pairs_file, grouping="marvin-linzen")  # a bad file is refused before any training
     prepare(experiment)
     runs = run_all(plan_runs(experiment, ["lstm-lstm"], experiment.kl_targets), jobs, experiment.device, progress,
                    experiment.only)
     if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
         return runs
-    pairs = read_pairs(pairs_file, grouping="marvin-linzen")
     scores = {run["C"]: syneval(load(experiment.root / "runs" / run["run"], device=experiment.device, precision="fp32"), pairs,
                                 skip_oov) for run in runs}
     wall = time.perf_counter() - started
@@ -75,7 +75,7 @@ def run_table4(experiment: Experiment, pairs_file: Path | str, skip_oov: bool = 
 
 
 @dataclass
-class Table4Options:
+class Table4Options(ExperimentOptions):
     pairs: str = option(help="Minimal pairs (JSON lines with sentence_good, sentence_bad, case, condition), e.g. "
                              "../shared/data/syneval/marvin_linzen_2018.jsonl.")
     skip_oov: bool = option(False, "Skip pairs with out-of-vocabulary words.")

@@ -54,7 +54,8 @@ class Decoding:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown decoding strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
-        self.processors()  # validates temperature, k and p where the strategy uses them
+        check_options(self, ranges=False)
+        self.processors()  # validates temperature, k and p where the strategy uses them, in its own words
         check_options(self)
 
     @property

@@ -27,7 +27,7 @@ class Temperature:
 
     def __post_init__(self) -> None:
         if not self.temperature > 0:
-            raise ConfigError(f"temperature must be positive, got {self.temperature}")
+            raise ConfigError(f"temperature must be positive (--temperature), got {self.temperature}")
 
     def __call__(self, scores: Tensor) -> Tensor:
         return scores if self.temperature == 1.0 else scores / self.temperature
@@ -41,7 +41,7 @@ class TopK:
 
     def __post_init__(self) -> None:
         if self.k < 1:
-            raise ConfigError(f"top-k needs k >= 1, got {self.k}")
+            raise ConfigError(f"top-k needs k >= 1 (--k), got {self.k}")
 
     def __call__(self, scores: Tensor) -> Tensor:
         k = min(self.k, scores.size(-1))
@@ -61,7 +61,7 @@ class TopP:
 
     def __post_init__(self) -> None:
         if not 0 < self.p <= 1:
-            raise ConfigError(f"top-p needs 0 < p <= 1, got {self.p}")
+            raise ConfigError(f"top-p needs 0 < p <= 1 (--p), got {self.p}")
 
     def __call__(self, scores: Tensor) -> Tensor:
         probs = torch.softmax(scores.float(), dim=-1)

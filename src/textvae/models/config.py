@@ -115,6 +115,8 @@ class ModelConfig:
             if key not in taken and unused == "error":
                 raise ConfigError(_not_an_option(key, model))
             if key not in taken and unused == "warn":
+                owner = kind_fields()[key][0][0].split(" ")  # e.g. "decoder cnn"
+                (ENCODERS if owner[0] == "encoder" else DECODERS)[owner[1]].options(**{key: values[key]})
                 log.warning("%s: ignored", _not_an_option(key, model))
         return cls(**merged)
 

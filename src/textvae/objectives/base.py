@@ -123,6 +123,7 @@ def objective_options(name: str, values: Mapping[str, Any], unused: str = "error
         if unused == "error":
             raise ConfigError(message)
         if unused == "warn":
+            OBJECTIVES[others[key][0][0]](**{key: values[key]})  # a bad value is still an error
             log.warning("%s: ignored", message)
     return options(**{key: value for key, value in values.items() if key in own})
 
