@@ -73,8 +73,9 @@ def train(
             if holds_run(run_dir):  # another process started a run here since the check above
                 raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose "
                                   "another --out")
+            _record_session(trainer)  # config.json first: from here on the directory is a run, and resumes
             vocab.save(run_dir / VOCAB_FILE)
-            return _fit(trainer)
+            return trainer.fit()
     except RunDirError:
         if created and not any(run_dir.iterdir()):
             run_dir.rmdir()  # refused before writing anything: leave no empty directory behind
@@ -88,11 +89,15 @@ def _resume(run_dir: Path, progress: bool) -> TrainResult:
     if litter:
         log.info("removed %d partly written file%s left by the interrupted run: %s", len(litter),
                  "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
-    vocab = load_vocabulary(run_dir, config)
+    checkpoint = run_dir / CHECKPOINT_FILE
     config.data.check_unchanged()
+    if not (run_dir / VOCAB_FILE).exists() and not checkpoint.exists() and main:
+        # killed between writing config.json and vocab.txt: the vocabulary is made again, as it was
+        log.info("%s has no %s yet: building it again from the training data", run_dir, VOCAB_FILE)
+        prepare_vocabulary(config.data).save(run_dir / VOCAB_FILE)
+    vocab = load_vocabulary(run_dir, config)
     train_sentences = read_sentences(config.data.train, config.data.tokenizer)
     trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
-    checkpoint = run_dir / CHECKPOINT_FILE
     if checkpoint.exists():
         trainer.load_state_dict(load_checkpoint(checkpoint))
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
@@ -124,11 +129,15 @@ def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentence
 
 
 def _fit(trainer: Trainer) -> TrainResult:
-    """Record where this session runs in config.json, then train."""
+    _record_session(trainer)
+    return trainer.fit()
+
+
+def _record_session(trainer: Trainer) -> None:
+    """Record where this session runs in config.json (written by rank 0)."""
     here = environment(str(trainer.device)) | {"precision": trainer.precision, "from_step": trainer.step,
                                                "processes": trainer.group.world}
     trainer.config.environments.append(here)
     if trainer.group.main:
         save_config(trainer.run_dir, trainer.config)
     log.info("running on %s", describe_environment(here))
-    return trainer.fit()
