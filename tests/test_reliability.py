@@ -244,6 +244,13 @@ def edit_config(section: str, key: str, value: Any) -> Callable[[Path], None]:
     return damage
 
 
+def killed_before_its_vocabulary(run: Path) -> None:
+    """As a run killed after writing config.json, before vocab.txt (keeping the vocabulary to compare)."""
+    (run / "vocab.txt").rename(run.parent / "vocab.before")
+    for name in ("checkpoint.safetensors", "metrics.jsonl", "model.safetensors", "last.safetensors"):
+        (run / name).unlink()
+
+
 def old_lock(content: str) -> Callable[[Path], None]:
     """A lock file with `content`, written long ago."""
     def damage(run: Path) -> None:
@@ -321,6 +328,10 @@ HANDWRITTEN = [
     Case("a lock file that is not one", lambda w, s: ["train", "--out", str(copy_run(w, s, old_lock("\x00{garbage"))),
                                                       "--resume", "--no-progress"], "", status=0,
          check=lambda s, o, e: None if "empty or not a lock" in e else pytest.fail(e)),
+    Case("a run killed before it wrote its vocabulary", lambda w, s: ["train", "--out", str(copy_run(
+        w, s, killed_before_its_vocabulary)), "--resume", "--no-progress"], "", status=0,
+         check=lambda s, o, e: None if (s / "run" / "vocab.txt").read_text() == (s / "vocab.before").read_text()
+         and "finished 4 steps" in o else pytest.fail(e)),
     # a user's files
     Case("train --out a directory of the user's", lambda w, s: ["train", "--train", str(w.train), "--valid",
                                                                str(w.valid), "--out", str(users_directory(s)),
