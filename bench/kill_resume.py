@@ -34,6 +34,12 @@ def train_command(train: Path, valid: Path, out: Path, args: argparse.Namespace)
             "--device", "cpu", "--threads", "1", "--no-progress"]
 
 
+def resume_command(run: Path) -> list[str]:
+    # the same thread count as the run started with: results depend on it (the CNN's in the last bits)
+    return [sys.executable, "-m", "textvae", "--quiet", "train", "--out", str(run), "--resume", "--threads", "1",
+            "--no-progress"]
+
+
 def same_run(a: Path, b: Path) -> tuple[bool, str]:
     if (a / "metrics.jsonl").read_text() != (b / "metrics.jsonl").read_text():
         return False, "metrics.jsonl differs"
@@ -69,7 +75,7 @@ def main() -> None:
             for _ in range(rng.randint(1, args.kills)):
                 command = train_command(corpus.train, corpus.valid, run, args)
                 if (run / "config.json").exists():
-                    command = [*command[:5], "train", "--out", str(run), "--resume", "--no-progress"]
+                    command = resume_command(run)
                 process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                 delay = rng.uniform(0.3, whole)
                 time.sleep(delay)
@@ -81,8 +87,7 @@ def main() -> None:
                     moved = True
                     shutil.move(str(run), str(root / f"trial{trial}-moved"))
                     shutil.move(str(root / f"trial{trial}-moved"), str(run))
-            resumed = subprocess.run([sys.executable, "-m", "textvae", "--quiet", "train", "--out", str(run),
-                                      "--resume", "--no-progress"] if (run / "config.json").exists() else
+            resumed = subprocess.run(resume_command(run) if (run / "config.json").exists() else
                                      train_command(corpus.train, corpus.valid, run, args),
                                      capture_output=True, text=True)
             if resumed.returncode != 0:

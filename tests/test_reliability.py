@@ -259,6 +259,14 @@ def old_lock(content: str) -> Callable[[Path], None]:
     return damage
 
 
+def edit_last_environment(key: str, value: Any) -> Callable[[Path], None]:
+    def damage(run: Path) -> None:
+        config = json.loads((run / "config.json").read_text())
+        config["environments"][-1][key] = value
+        (run / "config.json").write_text(json.dumps(config))
+    return damage
+
+
 def write(path: Path, content: bytes | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
@@ -332,6 +340,9 @@ HANDWRITTEN = [
         w, s, killed_before_its_vocabulary)), "--resume", "--no-progress"], "", status=0,
          check=lambda s, o, e: None if (s / "run" / "vocab.txt").read_text() == (s / "vocab.before").read_text()
          and "finished 4 steps" in o else pytest.fail(e)),
+    Case("a resume on other threads says so", lambda w, s: ["train", "--out", str(copy_run(
+        w, s, edit_last_environment("threads", 99))), "--resume", "--no-progress"], "", status=0,
+         check=lambda s, o, e: None if "resumed with threads 99 ->" in e else pytest.fail(e)),
     # a user's files
     Case("train --out a directory of the user's", lambda w, s: ["train", "--train", str(w.train), "--valid",
                                                                str(w.valid), "--out", str(users_directory(s)),

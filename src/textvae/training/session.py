@@ -98,6 +98,7 @@ def _resume(run_dir: Path, progress: bool) -> TrainResult:
     vocab = load_vocabulary(run_dir, config)
     train_sentences = read_sentences(config.data.train, config.data.tokenizer)
     trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    _say_where_it_differs(run_dir, config, trainer)
     if checkpoint.exists():
         trainer.load_state_dict(load_checkpoint(checkpoint))
         log.info("resumed %s at step %d of %d", run_dir, trainer.step, trainer.total_steps)
@@ -126,6 +127,21 @@ def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentence
     torch.manual_seed(tc.seed)
     net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
     return Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
+
+
+def _say_where_it_differs(run_dir: Path, config: RunConfig, trainer: Trainer) -> None:
+    """One warning line where this session computes differently from the run's last one: sums of
+    floating-point numbers depend on the thread count and the instruction set, so the resumed run
+    matches an unbroken one to the last bit only where they agree."""
+    if not config.environments:
+        return
+    last = config.environments[-1]
+    here = environment(str(trainer.device))
+    differ = [f"{key} {last.get(key)} -> {here[key]}" for key in ("threads", "cpu_capability", "device")
+              if key in last and last.get(key) != here[key]]
+    if differ:
+        log.warning("%s: resumed with %s: the numbers can differ from an unbroken run's in the last bits; resume "
+                    "with the same --threads on the same machine for an exact one", run_dir, ", ".join(differ))
 
 
 def _fit(trainer: Trainer) -> TrainResult:
