@@ -149,3 +149,14 @@ def test_evaluate_is_deterministic_and_complete():
     skipped = evaluate(model, corpus, iw_samples=0, seed=5)
     assert skipped.nll_iw is None and skipped.ppl_iw is None
     assert skipped.distortion == first["distortion"]  # same seed, same one-sample terms
+
+
+def test_a_huge_but_finite_loss_has_an_infinite_perplexity_not_an_error():
+    import math
+
+    from textvae.evaluation import LMEvaluation, perplexity
+
+    assert perplexity(2.0) == pytest.approx(math.exp(2.0))
+    assert perplexity(710.0) == math.inf and perplexity(1e300) == math.inf  # exp overflows past ~709.78
+    report = LMEvaluation(cross_entropy=800.0, perplexity=perplexity(800.0), nll=8000.0, sentences=1, tokens=10)
+    assert report.to_dict()["perplexity"] is None  # valid JSON where the number does not fit
