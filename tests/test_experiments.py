@@ -221,7 +221,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(corpus, tmp_path, caplog)
         rows = run_figure1(experiment, progress=False)
     assert (first / "evaluation.json").stat().st_mtime_ns == finished_before  # not redone
     assert any(f"resumed {second}" in m for m in caplog.messages)
-    assert not any(f"resumed {first}" in m or f"training lstm-lstm" in m and "C=3" in m for m in caplog.messages)
+    assert not any(f"resumed {first}" in m or "training lstm-lstm" in m and "C=3" in m for m in caplog.messages)
     assert [r["run"] for r in rows] == ["lstm-lstm-C3", "lstm-lstm-C8"]
     assert read_metrics(second)[-1]["step"] == 200
 
