@@ -392,6 +392,22 @@ def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path)
     assert (root / "lm" / "model.safetensors").stat().st_mtime_ns == before
 
 
+def test_a_transformer_is_compared_with_a_transformer_language_model_of_its_size(corpus, tmp_path):
+    from textvae.experiments.compare import default_variants, run_compare
+
+    experiment = tiny_experiment(tmp_path / "compare", corpus, name="compare", models=["transformer"],
+                                 kl_targets=[3.0], iw_samples=2)
+    variants = [v for v in default_variants(STEPS, 6, [3.0]) if v.name in ("elbo", "beta-c-C3")]
+    rows = run_compare(experiment, variants, progress=False)
+    assert [r["variant"] for r in rows] == ["elbo", "beta-c-C3"]
+    run = json.loads((experiment.root / "runs" / rows[0]["run"] / "config.json").read_text())["model"]
+    lm = json.loads((experiment.root / "lm" / "config.json").read_text())["language_model"]
+    assert lm["kind"] == "transformer" and lm["hidden_dim"] == run["hidden_dim"]
+    assert lm["options"]["layers"] == run["decoder_options"]["layers"] == 2
+    assert json.loads((experiment.root / "compare.json").read_text())["language_model"]["kind"] == "transformer"
+    assert "| Transformer language model (no z) |" in (experiment.root / "compare.md").read_text()
+
+
 def test_cells_run_one_by_one_then_gathered_make_the_table_one_sweep_makes(corpus, tmp_path, figure1):
     """What a cluster's job array does: each task runs one cell (--only), a last call gathers."""
     whole, _ = figure1

@@ -30,15 +30,18 @@ def random_batch(lengths: list[int], seed: int = 1) -> tuple[torch.Tensor, torch
 @pytest.mark.parametrize(
     "name, expected",
     [("lstm-lstm", ("lstm", "lstm")), ("GRU-GRU", ("gru", "gru")), ("LSTM-CNN", ("lstm", "cnn")),
-     ("LSTM-CONV", ("lstm", "cnn")), ("gru-cnn", ("gru", "cnn"))],
+     ("LSTM-CONV", ("lstm", "cnn")), ("gru-cnn", ("gru", "cnn")),
+     ("transformer", ("transformer", "transformer")), ("LSTM-Transformer", ("lstm", "transformer"))],
 )
 def test_model_names(name, expected):
     assert parse_model_name(name) == expected
 
 
 def test_unknown_model_name_is_a_clear_error():
-    with pytest.raises(ConfigError, match="unknown model 'transformer-lstm'"):
-        ModelConfig(model="transformer-lstm")
+    with pytest.raises(ConfigError, match="unknown model 'bert-lstm'"):
+        ModelConfig(model="bert-lstm")
+    with pytest.raises(ConfigError, match="unknown model 'cnn'"):  # cnn is a decoder only
+        ModelConfig(model="cnn")
 
 
 def test_config_round_trips_through_json():

@@ -372,7 +372,7 @@ HANDWRITTEN = [
     Case("an empty --device", lambda w, s: ["sample", str(w.run), "--device", ""], "--device is empty"),
     Case("a device that is not one", lambda w, s: ["sample", str(w.run), "--device", "tpu"], "names no device"),
     Case("an unknown model", lambda w, s: ["train", "--train", str(w.train), "--valid", str(w.valid), "--out",
-                                           str(s / "r"), "--model", "transformer-lstm"], "unknown model"),
+                                           str(s / "r"), "--model", "bert-lstm"], "unknown model"),
     Case("unknown weights", lambda w, s: ["sample", str(w.run), "--weights", "middle"], "weights must be"),
     Case("an unknown grouping", lambda w, s: ["syneval", str(w.run), "--pairs", str(w.pairs), "--grouping", "x"],
          "unknown grouping"),

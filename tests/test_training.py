@@ -101,6 +101,7 @@ RESUMED_RUNS = {  # name: (steps, options beyond train_command's)
                                      "--word-dropout", "0.25", "--free-bits", "0.1")),
     "aggressive, AE pretraining": (60, ("--model", "gru-gru", "--objective", "free-bits", "--aggressive",
                                         "--aggressive-max-updates", "20", "--ae-pretrain-steps", "20")),
+    "beta-c, transformer (dropout)": (120, ("--model", "transformer", "--layers", "1", "--heads", "2")),
 }
 
 

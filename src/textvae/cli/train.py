@@ -23,7 +23,8 @@ Preset = choices("Preset", PRESETS)
 def _preset_help() -> str:
     sizes = ", ".join(f"{name} {p['embedding_dim']}/{p['hidden_dim']}/{p['latent_dim']}" for name, p in PRESETS.items())
     return (f"Model sizes (embedding / hidden / latent): {sizes} (cpu-small is the size of `experiment --preset "
-            "cpu-small`). The size options override it.")
+            "cpu-small`; transformer-paper, 3 blocks each side, is a Transformer of the paper LSTM's parameter count). The "
+            "size options override it.")
 
 
 def _kind_class(owner: str) -> type:

@@ -3,8 +3,8 @@
 One model and size, one corpus, one evaluation: the ELBO (a vanilla VAE), KL annealing, cyclical
 annealing, free bits, aggressive inference-network training, AE pretraining with free bits, and
 the beta-C objective at three C. Each run is a normal run directory (OUT/runs/MODEL-VARIANT), so
-the sweep machinery trains them resumably and in parallel; an LSTM language model trained on the
-same data gives the NLL floor. Writes compare.md / .json / .csv and compare.png.
+the sweep machinery trains them resumably and in parallel; a language model of the model's decoder
+kind and size (an LSTM, a Transformer) trained on the same data gives the NLL floor. Writes compare.md / .json / .csv and compare.png.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,10 @@ from textvae.experiments.plots import PlotsUnavailable, plot_compare
 from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import RunSpec, prepare, run_all
+from textvae.models.lm import LMConfig
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
-from textvae.training import CONFIG_FILE, DataConfig, load_lm, read_metrics, train_lm
+from textvae.training import CONFIG_FILE, DataConfig, LMTrainConfig, load_lm, read_metrics, train_lm
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,27 @@ def plan_compare(experiment: Experiment, variants: Sequence[Variant], iw_samples
                     reconstruct=True) for v in variants]
 
 
+def floor_model(experiment: Experiment) -> tuple[LMConfig, LMTrainConfig]:
+    """The preset's language model with the compared model's decoder kind and options: the VAE's
+    decoder without z, the same size."""
+    lm_config, lm_training = experiment.settings.language_model()
+    model = experiment.run_config(experiment.models[0], 0.0).model
+    options = {k: v for k, v in asdict(model.decoder_options).items() if k != "rnn_init"}
+    return replace(lm_config, kind=model.decoder_kind, options=options), lm_training
+
+
 def language_model_floor(experiment: Experiment) -> dict[str, Any]:
-    """The preset's LSTM language model on the same data: its test NLL in nats per sentence is the
-    floor a VAE's NLL is measured against. Trained once into OUT/lm and reused."""
+    """The language model of `floor_model` on the same data: its test NLL in nats per sentence is
+    the floor a VAE's NLL is measured against. Trained once into OUT/lm and reused."""
     out = experiment.root / "lm"
     record = out / "evaluation.json"
     if record.exists():
-        return read_json(record)
-    lm_config, lm_training = experiment.settings.language_model()
+        return {"kind": "lstm", **read_json(record)}
+    lm_config, lm_training = floor_model(experiment)
     data = DataConfig(experiment.train, experiment.valid, vocab=str(experiment.root / "vocab.txt"))
     train_lm(out, data, lm_config, lm_training, progress=False)
     model, vocab = load_lm(out, experiment.device)
-    result = evaluate_lm(model, load_corpus(experiment.test, vocab, name="test")).to_dict()
+    result = {"kind": lm_config.kind, **evaluate_lm(model, load_corpus(experiment.test, vocab, name="test")).to_dict()}
     write_json(record, result)
     return result
 
@@ -139,12 +149,17 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
                                                   "runs": rows})
     write_atomic(experiment.root / "compare.csv", compare_csv(rows).encode("utf-8"))
     try:
-        figure = plot_compare(rows, floor, experiment.root / "compare.png")
+        figure = plot_compare(rows, {**floor, "label": lm_name(floor)}, experiment.root / "compare.png")
     except PlotsUnavailable as err:
         log.warning("%s; compare.png not written", err)
         figure = None
     write_text(experiment.root / "compare.md", compare_markdown(experiment, rows, floor, iw_samples, wall, figure))
     return rows
+
+
+def lm_name(floor: dict[str, Any]) -> str:
+    """'LSTM', 'Transformer': the floor language model's kind, for tables and plots."""
+    return {"lstm": "LSTM", "gru": "GRU", "cnn": "gated CNN"}.get(floor["kind"], floor["kind"].capitalize())
 
 
 COLUMNS = ("rate", "mi", "au", "distortion", "nll_iw", "ppl_iw", "bleu4", "mu_norm_sq")
@@ -165,7 +180,7 @@ def compare_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], flo
     body = [[row["variant"], cell(row["rate"]), cell(row["mi"]), cell(row["au"]), cell(row["distortion"]),
              cell(row["nll_iw"]), cell(row["ppl_iw"]), cell(row["bleu4"]), cell(row["mu_norm_sq"], 3)] for row in rows]
     lm_ppl = perplexity(floor["cross_entropy"])
-    body.append(["LSTM language model (no z)", "-", "-", "-", "-", cell(floor["nll"]), cell(lm_ppl), "-", "-"])
+    body.append([f"{lm_name(floor)} language model (no z)", "-", "-", "-", "-", cell(floor["nll"]), cell(lm_ppl), "-", "-"])
     lines = [
         "# Remedies for posterior collapse, compared",
         "",
@@ -237,7 +252,7 @@ def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
         order = sorted(with_nll, key=lambda r: r["nll_iw"])
         gaps = ", ".join(f"{r['variant']} {r['nll_iw'] - floor['nll']:+.2f}" for r in order)
         lines.append(f"- **NLL against the language model's floor** ({floor['nll']:.2f} nats a sentence), best first: "
-                     f"{gaps}. In He et al. the VAEs' NLLs lie close to the LSTM language model's, the best slightly "
+                     f"{gaps}. In He et al. the VAEs' NLLs lie close to their LSTM language model's, the best slightly "
                      "below it; a run far above it paid for its rate with a decoder that has not caught up.")
     targets = [r for r in rows if r["C"] is not None]
     if targets:
@@ -281,6 +296,6 @@ register_experiment("compare", ExperimentKind(
     run=lambda experiment, options, jobs, progress: run_compare(
         experiment, select_variants(experiment, options.variants), jobs, progress),
     about="The remedies for posterior collapse (ELBO, KL annealing, cyclical, free bits, aggressive, AE pretraining "
-          "+ free bits) next to beta-C at three C, with an LSTM language model's NLL as the floor "
+          "+ free bits) next to beta-C at three C, with a language model of the same decoder's NLL as the floor "
           "(compare.md / .json / .csv / .png).",
     kl_targets=COMPARE_C, report="compare.md", options=CompareOptions))

@@ -138,7 +138,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
                 continue
             ax.scatter(row["rate"], value, color=colour)
             ax.annotate(row["variant"], (row["rate"], value), textcoords="offset points", xytext=offset, fontsize=8)
-    nll_ax.axhline(0.0, color="grey", linestyle="--", label=f"LSTM language model ({language_model['nll']:.2f})")
+    nll_ax.axhline(0.0, color="grey", linestyle="--", label=f"{language_model.get('label', 'LSTM')} language model ({language_model['nll']:.2f})")
     nll_ax.set_yscale("symlog", linthresh=1.0)
     nll_ax.set_ylabel("test NLL minus the language model's (nats / sentence, symmetric log)")
     top = max([r["rate"] for r in rows] + [1.0])
