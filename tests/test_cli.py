@@ -60,8 +60,8 @@ def test_vocabulary_without_needed_entries(tmp_path, tiny_corpus, capsys):
 def test_bad_options_are_clear_errors(tmp_path, tiny_corpus, capsys):
     train_file, valid_file = tiny_corpus
     common = ["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(tmp_path / "r"), *TINY]
-    code, _, err = run_cli([*common, "--model", "transformer-lstm"], capsys)
-    assert code == 2 and "unknown model 'transformer-lstm'" in err and "Traceback" not in err
+    code, _, err = run_cli([*common, "--model", "bert-lstm"], capsys)
+    assert code == 2 and "unknown model 'bert-lstm'" in err and "Traceback" not in err
     code, _, err = run_cli([*common, "--max-steps", "0"], capsys)
     assert code == 2 and "max_steps must be positive" in err
     code, _, err = run_cli(["evaluate", str(tmp_path / "nowhere"), "--data", str(valid_file)], capsys)

@@ -106,6 +106,8 @@ def check_decoder_contract(decoder: torch.nn.Module, embedding_dim: int, latent_
 
 @pytest.mark.parametrize("kind", DECODERS.names())
 def test_every_registered_decoder_keeps_the_contract(kind):
+    if kind == "pretrained":
+        pytest.skip("starts from a model saved on disk: tests/test_pretrained_runs.py checks it against the contract")
     check_decoder_contract(make_model(f"lstm-{kind}").decoder, TINY["embedding_dim"], TINY["latent_dim"])
 
 

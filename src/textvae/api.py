@@ -18,7 +18,7 @@ from textvae import distributed
 from textvae.data.batching import Batch, collate
 from textvae.data.corpus import EncodedCorpus, encode_corpus, unknown_words_note
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import TokenVocabulary
 from textvae.distributed import Group
 from textvae.errors import ConfigError
 from textvae.evaluation import Evaluation
@@ -31,7 +31,7 @@ from textvae.progress import progress as progress_bar
 from textvae.runtime import available_memory, check_fits, resolve_device, set_threads
 from textvae.serialization import load_weights
 from textvae.training.config import RunConfig
-from textvae.training.rundir import load_config, load_vocabulary, weights_file
+from textvae.training.rundir import load_config, load_vocabulary, model_for_saved_weights, weights_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,8 +47,8 @@ class TextVAE:
     it was trained with --tokenize moses) or lists of tokens; `<eos>` is added.
     """
 
-    def __init__(self, model: SentenceVAE, vocab: Vocabulary, config: RunConfig | None = None, batch_size: int = 256,
-                 precision: str = "auto"):
+    def __init__(self, model: SentenceVAE, vocab: TokenVocabulary, config: RunConfig | None = None,
+                 batch_size: int = 256, precision: str = "auto"):
         self.model = model.eval()
         self.vocab = vocab
         self.config = config
@@ -251,8 +251,9 @@ def load(run_dir: Path | str, device: str = "auto", weights: str = "best", preci
     config = load_config(run_dir)
     file = weights_file(run_dir, weights)
     vocab = load_vocabulary(run_dir, config)
-    SentenceVAE.check_fits(config.model, resolve_device(device))
-    model = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
+    built = model_for_saved_weights(run_dir, config.model)  # a pretrained part from the run's own files
+    SentenceVAE.check_fits(built, resolve_device(device))
+    model = SentenceVAE(built, eos_id=vocab.eos_id, pad_id=vocab.pad_id)
     other = "last" if weights == "best" else "best"
     load_weights(model, file, f"; restore it from a copy, or load the run's other weights (--weights {other})")
     return TextVAE(model.to(resolve_device(device)), vocab, config, precision=precision)

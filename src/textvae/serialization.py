@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +68,41 @@ def write_json(path: Path | str, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_directory(path: Path | str, write: Callable[[Path], None]) -> None:
+    """Make the directory `path` with `write(folder)`, which fills a hidden temporary folder beside it
+    that is then renamed: `path` is either absent, the old one or the whole new one, never half
+    written (a directory already there is replaced)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX))
+    except OSError as err:
+        raise WriteError(_cannot_write(path, err, path.exists())) from None
+    try:
+        write(tmp)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old.", suffix=TMP_SUFFIX))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(err, OSError):
+            raise WriteError(_cannot_write(path, err, path.exists())) from None
+        raise
+
+
 def remove_partial_writes(directory: Path | str) -> list[Path]:
-    """Delete what `write_atomic` leaves behind when its process is killed mid-write (hidden
-    `.NAME.XXXX.tmp` files); returns them."""
-    litter = [p for p in Path(directory).glob(f".*{TMP_SUFFIX}") if p.is_file()]
+    """Delete what `write_atomic` and `write_directory` leave behind when their process is killed
+    mid-write (hidden `.NAME.XXXX.tmp` files and folders); returns them."""
+    litter = list(Path(directory).glob(f".*{TMP_SUFFIX}"))
     for path in litter:
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return litter
 
 

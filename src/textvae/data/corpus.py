@@ -13,7 +13,7 @@ import numpy as np
 
 from textvae.data.files import read_lines
 from textvae.data.tokenize import AS_GIVEN, Tokenizer
-from textvae.data.vocab import SPECIALS, Vocabulary
+from textvae.data.vocab import TokenVocabulary
 from textvae.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class EncodedCorpus:
 
 
 def encode_corpus(
-    sentences: Sequence[Sequence[str]], vocab: Vocabulary, max_length: int | None = None
+    sentences: Sequence[Sequence[str]], vocab: TokenVocabulary, max_length: int | None = None
 ) -> EncodedCorpus:
     """Map words to ids, appending `<eos>`; sentences longer than `max_length` words are cut."""
     if max_length is not None and max_length < 1:
@@ -66,8 +66,9 @@ def encode_corpus(
             tokens = tokens[:max_length]
             truncated += 1
         encoded = vocab.encode(tokens)
-        special_words.update(t for t in tokens if t in SPECIALS)
-        unknown_words.update(t for t, i in zip(tokens, encoded) if i == vocab.unk_id and t not in SPECIALS)
+        special_words.update(t for t in tokens if t in vocab.specials)
+        if vocab.unk_id in encoded:  # a word is unknown where the vocabulary cannot read it without <unk>
+            unknown_words.update(t for t in tokens if t not in vocab.specials and t not in vocab)
         ids.append(np.asarray(encoded, dtype=np.int64))
     unknown = sum(int((s == vocab.unk_id).sum()) for s in ids)
     return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown, unknown_words=unknown_words,
@@ -98,7 +99,7 @@ def report_corpus(corpus: EncodedCorpus, name: str, max_length: int | None, warn
 
 
 def load_corpus(
-    path: Path | str, vocab: Vocabulary, max_length: int | None = None, name: str | None = None,
+    path: Path | str, vocab: TokenVocabulary, max_length: int | None = None, name: str | None = None,
     tokenizer: Tokenizer = AS_GIVEN, warn_unknown: bool = False,
 ) -> EncodedCorpus:
     """Read and encode a corpus file, logging its size and what was cut or unknown."""

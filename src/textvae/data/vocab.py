@@ -1,10 +1,15 @@
-"""Vocabulary: words <-> ids, with `<pad>`=0, `<unk>` and `<eos>`."""
+"""Vocabulary: words <-> ids, with `<pad>`=0, `<unk>` and `<eos>`.
+
+`TokenVocabulary` is what the pipeline (corpora, training, evaluation, generation) uses of a
+vocabulary: `Vocabulary` here, or `textvae.data.subword.SubwordVocabulary` over a pretrained
+model's tokenizer."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from textvae.data.files import read_lines
 from textvae.errors import DataError
@@ -12,6 +17,26 @@ from textvae.serialization import write_text
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 SPECIALS = (PAD, UNK, EOS)
+
+
+class TokenVocabulary(Protocol):
+    """Sentences (lists of words) <-> ids. Every sentence's ids end with `eos_id`, which also starts
+    decoding; `pad_id` fills batches after it; `unk_id` stands for what the vocabulary cannot hold
+    (and replaces dropped decoder inputs). `specials` are the words of a text that the vocabulary
+    reads as markers, not as words (each becomes `unk_id`)."""
+
+    pad_id: int
+    unk_id: int
+    eos_id: int
+    specials: tuple[str, ...]
+
+    def __len__(self) -> int: ...
+
+    def __contains__(self, word: str) -> bool: ...  # the word is read without `unk_id`
+
+    def encode(self, tokens: Iterable[str]) -> list[int]: ...  # the ids, then eos_id
+
+    def decode(self, ids: Iterable[int], stop_at_eos: bool = True) -> list[str]: ...  # words
 
 
 class Vocabulary:
@@ -33,6 +58,7 @@ class Vocabulary:
         self.pad_id = self.index[PAD]
         self.unk_id = self.index[UNK]
         self.eos_id = self.index[EOS]
+        self.specials = SPECIALS
 
     def __len__(self) -> int:
         return len(self.words)

@@ -9,13 +9,13 @@ from typing import Protocol
 from torch import Tensor
 
 from textvae.data.tokenize import Tokenizer
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import TokenVocabulary
 
 Sentences = Sequence[str] | Sequence[Sequence[str]]  # text, or lists of tokens
 
 
 class SentenceModel(Protocol):
-    vocab: Vocabulary
+    vocab: TokenVocabulary
     tokenizer: Tokenizer  # how a line of text becomes tokens for this model
 
     def tokenize(self, sentences: Sentences) -> list[list[str]]: ...

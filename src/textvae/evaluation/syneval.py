@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from textvae.data.files import read_lines
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import TokenVocabulary
 from textvae.errors import ConfigError, DataError
 from textvae.evaluation.sentence_model import SentenceModel
 
@@ -130,11 +130,11 @@ class GroupScores:
         return asdict(self) | {"oov_share": self.oov_share}
 
 
-def has_oov(pair: MinimalPair, vocabulary: Vocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
+def has_oov(pair: MinimalPair, vocabulary: TokenVocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
     return any(word not in vocabulary for sentence in (pair.good, pair.bad) for word in tokenize(sentence))
 
 
-def is_tie(pair: MinimalPair, vocabulary: Vocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
+def is_tie(pair: MinimalPair, vocabulary: TokenVocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
     """Whether the two sentences are the same token ids once unknown words read as `<unk>`."""
     return vocabulary.encode(tokenize(pair.good)) == vocabulary.encode(tokenize(pair.bad))
 

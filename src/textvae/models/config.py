@@ -12,6 +12,7 @@ from typing import Any
 # The built-in kinds register themselves when their modules are imported.
 import textvae.models.decoders  # noqa: F401
 import textvae.models.encoders  # noqa: F401
+import textvae.models.pretrained  # noqa: F401
 import textvae.models.transformer  # noqa: F401
 from textvae.errors import ConfigError
 from textvae.models.contracts import DECODERS, ENCODERS, ComponentOptions, Dims, Kind
@@ -57,13 +58,15 @@ class ModelConfig:
 
     model: str = option("lstm-lstm", model_help)
     vocab_size: int = 0  # 0: not known yet; training sets it from the vocabulary
-    embedding_dim: int = option(256, "Embedding size.", min=1, default_text="the preset's")
+    embedding_dim: int = option(256, "Embedding size.", min=1,
+                                default_text="the preset's, or a pretrained model's hidden size")
     hidden_dim: int = option(512, "Width of the encoder and decoder layers.", min=1, default_text="the preset's")
     latent_dim: int = option(64, "Size of z.", min=1, default_text="the preset's")
     encoder_options: ComponentOptions | None = None  # the encoder kind's options (None: its defaults)
     decoder_options: ComponentOptions | None = None  # the decoder kind's options (None: its defaults)
 
     def __init__(self, model: str = "lstm-lstm", **values: Any):
+        width_given = "embedding_dim" in values
         for field in dataclasses.fields(self):
             setattr(self, field.name, values.pop(field.name, field.default))
         self.model = model
@@ -76,7 +79,14 @@ class ModelConfig:
         self.decoder_options = _kind_options(DECODERS[decoder], self.decoder_options, values, f"decoder {decoder}")
         if isinstance(self.vocab_size, bool) or not isinstance(self.vocab_size, int) or self.vocab_size < 0:
             raise ConfigError(f"vocab_size must be a whole number, at least 0; got {self.vocab_size!r}")
+        if not width_given:
+            self.embedding_dim = self.required_embedding_dim() or self.embedding_dim
         check_options(self)
+
+    def required_embedding_dim(self) -> int | None:
+        """The width a pretrained decoder (else encoder) must be fed, where the model has one: the
+        embedding size when none is given (`ComponentOptions.required_embedding_dim`)."""
+        return self.decoder_options.required_embedding_dim() or self.encoder_options.required_embedding_dim()
 
     @property
     def encoder_kind(self) -> str:
@@ -109,7 +119,8 @@ class ModelConfig:
                   unused: str = "error") -> "ModelConfig":
         """A config from the command line's flags (`values`) over `defaults` (a preset's sizes). An
         option that neither of the model's kinds has is left out where it came from the defaults; where
-        the user gave it, an error naming its flag, or a warning, as `unused` says."""
+        the user gave it, an error naming its flag, or a warning, as `unused` says. Where the user gave
+        no embedding size, a pretrained model's width replaces the preset's."""
         merged = {**(defaults or {}), **values}
         model = merged.get("model", "lstm-lstm")
         encoder, decoder = parse_model_name(model)
@@ -123,7 +134,11 @@ class ModelConfig:
                 owner = kind_fields()[key][0][0].split(" ")  # e.g. "decoder cnn"
                 (ENCODERS if owner[0] == "encoder" else DECODERS)[owner[1]].options(**{key: values[key]})
                 log.warning("%s: ignored", _not_an_option(key, model))
-        return cls(**merged)
+        config = cls(**merged)
+        width = None if "embedding_dim" in values else config.required_embedding_dim()
+        if width:  # a preset's embedding size yields to a pretrained model's width
+            config.embedding_dim = width
+        return config
 
 
 def kind_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:

@@ -32,12 +32,32 @@ Decoder
 Each kind has an options dataclass (its own settings, fields made with `textvae.options.option`,
 which become flags of `textvae train`) and a builder `build(dims, options) -> module`. Register a
 new kind with `register_encoder` / `register_decoder`; nothing else in textvae names the kinds.
+
+Optional, for a kind that starts from a pretrained model (`textvae.models.pretrained`); a kind
+without them is a kind built from scratch:
+  options.required_embedding_dim() -> int | None
+      the embedding size the kind must be fed (its model's width), read without building it;
+      a model config built without an embedding size takes it
+  options.tokenizer() -> tokenizer | None
+      the Hugging Face tokenizer the model comes with: the run's vocabulary is then that tokenizer
+      (`textvae.data.subword`), the decoder's where it has one, else the encoder's
+  options.rebuilt_from(directory) -> options
+      the options that build the same module, without the pretrained weights (the run's weights
+      file holds them), from what the module's `save_configuration` wrote in `directory`; a run
+      reloads with them, so the pretrained model's own files may be gone
+  module.save_configuration(directory) -> None
+      writes what `rebuilt_from` needs (a run keeps it in RUN/pretrained/encoder, .../decoder)
+  module.vocabulary_weights() -> (input_embedding, output_embedding | None) | None
+      the pretrained model's token embeddings, (its vocabulary, embedding_dim) each, indexed by the
+      tokenizer's ids: `SentenceVAE` starts its embedding (and `to_vocab`, bias 0) from them, the
+      decoder's where it offers them, else the encoder's where the run's vocabulary is its tokenizer
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from torch import Tensor, nn
@@ -79,6 +99,17 @@ class ComponentOptions:
 
     def __post_init__(self) -> None:
         check_options(self)
+
+    # The optional hooks of a kind that starts from a pretrained model (see the module); these
+    # defaults are a kind built from scratch.
+    def required_embedding_dim(self) -> int | None:
+        return None
+
+    def tokenizer(self) -> Any | None:
+        return None
+
+    def rebuilt_from(self, directory: Path) -> "ComponentOptions":
+        return self
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,13 @@ The encoder runs a bidirectional model (BERT-like) over the real tokens and aver
 hidden states over them. The mean, not the [CLS] state: the VAE feeds its own embeddings, which
 the model's [CLS] pooling was never trained on, and the mean is what the other encoders here give.
 
+A run with a pretrained model reads its text with the model's tokenizer (`tokenizer()`; the
+decoder's where both are pretrained), and the VAE's embedding and projection to the vocabulary
+start from the model's input and output token embeddings (`vocabulary_weights`). The run keeps the
+model's configuration (`save_configuration`); reloading it builds the model from that alone
+(`rebuilt_from`: random weights, which the run's weights file replaces), so the directory or the
+cache the model came from may be gone.
+
 `transformers` is optional: it is imported only when a model is built or loaded.
 """
 
@@ -25,16 +32,16 @@ from __future__ import annotations
 
 import inspect
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from textvae.errors import ConfigError
-from textvae.models.contracts import ComponentOptions, Dims
+from textvae.models.contracts import ComponentOptions, Dims, register_decoder, register_encoder
 from textvae.models.transformer import Z_INJECTIONS
 from textvae.options import option
 
@@ -48,20 +55,48 @@ FREEZE_HELP = "Train only the parts that read z; the pretrained model's weights 
 class PretrainedDecoderOptions(ComponentOptions):
     decoder_pretrained: str = option("gpt2", "The causal language model the decoder starts from: a directory saved "
                                              "with save_pretrained, or a Hugging Face name already in the local cache "
-                                             "(its hidden size must equal --embedding-dim).")
+                                             "(--embedding-dim is its hidden size). The run's vocabulary is its "
+                                             "tokenizer.")
     z_injection: str = option("both", "How z reaches the pretrained decoder: memory (a key/value slot per layer, as "
                                       "Optimus), embedding (added to every input embedding), or both.",
                               choices=Z_INJECTIONS)
     freeze_pretrained: bool = option(False, FREEZE_HELP)
+    # Not a field (no flag, never saved): True in the options `rebuilt_from` gives, which build the
+    # model from the configuration a run saved, with random weights that the run's file replaces.
+    weights_from_run: ClassVar[bool] = False
+
+    def required_embedding_dim(self) -> int | None:
+        return _hidden_size(self.decoder_pretrained)
+
+    def tokenizer(self) -> Any:
+        return load_tokenizer(self.decoder_pretrained)
+
+    def rebuilt_from(self, directory: Path) -> PretrainedDecoderOptions:
+        options = replace(self, decoder_pretrained=str(directory))
+        options.weights_from_run = True
+        return options
 
 
 @dataclass
 class PretrainedEncoderOptions(ComponentOptions):
     encoder_pretrained: str = option("bert-base-cased", "The bidirectional model (BERT-like) the encoder starts "
                                                         "from: a directory saved with save_pretrained, or a Hugging "
-                                                        "Face name already in the local cache (its hidden size must "
-                                                        "equal --embedding-dim).")
+                                                        "Face name already in the local cache (--embedding-dim is its "
+                                                        "hidden size). The run's vocabulary is its tokenizer "
+                                                        "unless the decoder is pretrained too.")
     freeze_pretrained: bool = option(False, FREEZE_HELP)
+    weights_from_run: ClassVar[bool] = False  # as the decoder's
+
+    def required_embedding_dim(self) -> int | None:
+        return _hidden_size(self.encoder_pretrained)
+
+    def tokenizer(self) -> Any:
+        return load_tokenizer(self.encoder_pretrained)
+
+    def rebuilt_from(self, directory: Path) -> PretrainedEncoderOptions:
+        options = replace(self, encoder_pretrained=str(directory))
+        options.weights_from_run = True
+        return options
 
 
 def import_transformers() -> ModuleType:
@@ -77,18 +112,18 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:200]}"
 
 
-def load_pretrained(name_or_path: str, kind: str) -> tuple[nn.Module, Any]:
+def load_pretrained(name_or_path: str, kind: str, weights: bool = True) -> tuple[nn.Module, Any]:
     """The model (`kind` "causal-lm" or "encoder") in a directory or the local Hugging Face cache,
     in float32, and its tokenizer where one is saved with it (else None). Downloads only when the
-    name is not found locally and HF_HUB_OFFLINE is not 1. Under a meta device (to count parameters)
-    it builds the model from its config alone."""
+    name is not found locally and HF_HUB_OFFLINE is not 1. Without `weights`, and under a meta device
+    (to count parameters), it builds the model from its config alone (random weights)."""
     if kind not in AUTO_CLASSES:
         raise ConfigError(f"a pretrained model's kind is one of {', '.join(AUTO_CLASSES)}; got {kind!r}")
     transformers = import_transformers()
     auto = getattr(transformers, AUTO_CLASSES[kind])
 
     def load(**where: Any) -> nn.Module:
-        if torch.get_default_device().type == "meta":  # from_pretrained refuses it, and no weights are wanted
+        if not weights or torch.get_default_device().type == "meta":  # from_pretrained refuses meta
             return auto.from_config(transformers.AutoConfig.from_pretrained(name_or_path, **where), dtype=torch.float32)
         return auto.from_pretrained(name_or_path, dtype=torch.float32, **where)
 
@@ -111,6 +146,33 @@ def load_pretrained(name_or_path: str, kind: str) -> tuple[nn.Module, Any]:
         return model, _hub_tokenizer(transformers, name_or_path, local_only)
     raise ConfigError(f"pretrained model {name_or_path!r} is not a directory, not in the local Hugging Face cache, "
                       f"and could not be downloaded ({reason}); give a directory saved with save_pretrained")
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    """The tokenizer of the pretrained model `name_or_path` (found as `load_pretrained` finds the
+    model); a model saved without one is a ConfigError."""
+    transformers = import_transformers()
+    if Path(name_or_path).is_dir():
+        tokenizer = _directory_tokenizer(transformers, Path(name_or_path))
+    else:
+        tokenizer = _hub_tokenizer(transformers, name_or_path, True)
+        if tokenizer is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+            tokenizer = _hub_tokenizer(transformers, name_or_path, False)
+    if tokenizer is None:
+        raise ConfigError(f"the pretrained model {name_or_path} has no tokenizer saved with it, and a run with a "
+                          "pretrained model reads its text with the model's tokenizer; save one beside it "
+                          "(tokenizer.save_pretrained)")
+    return tokenizer
+
+
+def _hidden_size(name_or_path: str) -> int | None:
+    """The model's width, from its config.json in a directory or the local cache (None: not found)."""
+    try:
+        transformers = import_transformers()
+        config = transformers.AutoConfig.from_pretrained(name_or_path, local_files_only=True)
+        return int(config.get_text_config(decoder=True).hidden_size)
+    except Exception:  # noqa: BLE001 - not found or not a model: building it will say why, in one line
+        return None
 
 
 def _directory_tokenizer(transformers: ModuleType, path: Path) -> Any:
@@ -156,7 +218,12 @@ class PretrainedDecoder(nn.Module):
         if z_injection not in Z_INJECTIONS:
             raise ConfigError(f"z_injection must be one of {', '.join(Z_INJECTIONS)}; got {z_injection!r}")
         self.model = model.base_model  # without the LM head: the VAE projects to its own vocabulary
+        self.pretrained_config = model.config  # what `save_configuration` writes
         self.config = self.model.config.get_text_config(decoder=True)
+        head = model.get_output_embeddings()
+        # The LM head's weights, kept out of the module's parameters: `vocabulary_weights` offers them
+        self._output_embedding: Tensor | None = head.weight.detach() if head is not None else None
+        self.offers_vocabulary = True  # False when built without the pretrained weights
         width = self.config.hidden_size
         self.heads = getattr(self.config, "num_key_value_heads", None) or self.config.num_attention_heads
         self.head_dim = getattr(self.config, "head_dim", None) or width // self.config.num_attention_heads
@@ -219,6 +286,15 @@ class PretrainedDecoder(nn.Module):
     def reorder_state(self, state: PretrainedState, index: Tensor) -> PretrainedState:
         return self._copy(state, index)
 
+    def vocabulary_weights(self) -> tuple[Tensor, Tensor | None] | None:
+        """The model's input token embeddings and its LM head's weights (see the contracts)."""
+        if not self.offers_vocabulary:
+            return None
+        return self.model.get_input_embeddings().weight.detach(), self._output_embedding
+
+    def save_configuration(self, directory: Path) -> None:
+        self.pretrained_config.save_pretrained(str(directory))
+
 
 class PretrainedEncoder(nn.Module):
     """A bidirectional model fed the VAE's embeddings; the summary is its mean over the real tokens."""
@@ -226,7 +302,9 @@ class PretrainedEncoder(nn.Module):
     def __init__(self, model: nn.Module, freeze: bool = False):
         super().__init__()
         self.model = model.base_model
+        self.pretrained_config = model.config
         self.output_dim = self.model.config.hidden_size
+        self.offers_vocabulary = True
         self.model.requires_grad_(not freeze)
         _freeze(self.model.get_input_embeddings())
         _freeze(getattr(self.model, "pooler", None))  # the [CLS] head, unused (see the module)
@@ -236,6 +314,13 @@ class PretrainedEncoder(nn.Module):
         hidden = self.model(inputs_embeds=embedded, attention_mask=real.long()).last_hidden_state
         return (hidden * real.unsqueeze(-1)).sum(dim=1) / real.sum(dim=1, keepdim=True)
 
+    def vocabulary_weights(self) -> tuple[Tensor, None] | None:
+        """The model's input token embeddings (see the contracts)."""
+        return (self.model.get_input_embeddings().weight.detach(), None) if self.offers_vocabulary else None
+
+    def save_configuration(self, directory: Path) -> None:
+        self.pretrained_config.save_pretrained(str(directory))
+
 
 def _check_width(name: str, hidden: int, dims: Dims) -> None:
     if dims.embedding_dim != hidden:
@@ -244,14 +329,22 @@ def _check_width(name: str, hidden: int, dims: Dims) -> None:
 
 
 def build_decoder(dims: Dims, options: PretrainedDecoderOptions) -> PretrainedDecoder:
-    model, _ = load_pretrained(options.decoder_pretrained, "causal-lm")
+    model, _ = load_pretrained(options.decoder_pretrained, "causal-lm", weights=not options.weights_from_run)
     decoder = PretrainedDecoder(model, dims.latent_dim, options.z_injection, options.freeze_pretrained)
+    decoder.offers_vocabulary = not options.weights_from_run
     _check_width(options.decoder_pretrained, decoder.output_dim, dims)
     return decoder
 
 
 def build_encoder(dims: Dims, options: PretrainedEncoderOptions) -> PretrainedEncoder:
-    model, _ = load_pretrained(options.encoder_pretrained, "encoder")
+    model, _ = load_pretrained(options.encoder_pretrained, "encoder", weights=not options.weights_from_run)
     encoder = PretrainedEncoder(model, options.freeze_pretrained)
+    encoder.offers_vocabulary = not options.weights_from_run
     _check_width(options.encoder_pretrained, encoder.output_dim, dims)
     return encoder
+
+
+register_decoder("pretrained", build_decoder, PretrainedDecoderOptions,
+                 "a pretrained causal LM from Hugging Face, e.g. GPT-2, z as memory and/or added to its inputs")
+register_encoder("pretrained", build_encoder, PretrainedEncoderOptions,
+                 "a pretrained bidirectional model from Hugging Face, e.g. BERT, averaged over the tokens")

@@ -48,6 +48,36 @@ class SentenceVAE(nn.Module):
         self.to_logvar = nn.Linear(self.encoder.output_dim, config.latent_dim)
         self.decoder: Decoder = DECODERS[config.decoder_kind].build(config.dims, config.decoder_options)
         self.to_vocab = nn.Linear(self.decoder.output_dim, config.vocab_size)
+        self._adopt_vocabulary_weights()
+
+    @torch.no_grad()
+    def _adopt_vocabulary_weights(self) -> None:
+        """Start the embedding (and `to_vocab`, bias 0) from a pretrained decoder's token embeddings, else
+        a pretrained encoder's (`vocabulary_weights`, optional in the contracts), for the ids they
+        cover; the padding row and the ids past the pretrained vocabulary keep their initialisation."""
+        for module in (self.decoder, self.encoder):
+            offered = getattr(module, "vocabulary_weights", None)
+            weights = offered() if offered is not None else None
+            if weights is not None:
+                break
+        else:
+            return
+        if self.embedding.weight.is_meta:  # counting parameters
+            return
+        inputs, outputs = weights
+        for matrix, target in ((inputs, self.embedding.weight), (outputs, self.to_vocab.weight)):
+            if matrix is None:
+                continue
+            if matrix.size(1) != target.size(1):
+                raise ValueError(f"pretrained token embeddings of width {matrix.size(1)} cannot start the VAE's "
+                                 f"of width {target.size(1)}")
+            rows = min(matrix.size(0), target.size(0))
+            keep = target[self.pad_id].clone() if self.pad_id < rows else None
+            target[:rows] = matrix[:rows].to(target)
+            if keep is not None:
+                target[self.pad_id] = keep
+            if target is self.to_vocab.weight:
+                self.to_vocab.bias[:rows] = 0.0
 
     @property
     def device(self) -> torch.device:

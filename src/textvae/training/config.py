@@ -28,6 +28,9 @@ from textvae.version import __version__
 CONFIG_FILE, VOCAB_FILE, METRICS_FILE = "config.json", "vocab.txt", "metrics.jsonl"
 BEST_WEIGHTS, LAST_WEIGHTS, CHECKPOINT_FILE = "model.safetensors", "last.safetensors", "checkpoint.safetensors"
 WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}  # what --weights names
+# A run with a pretrained model: its tokenizer (in place of vocab.txt), and each pretrained
+# encoder's or decoder's configuration (PRETRAINED_DIR/encoder, PRETRAINED_DIR/decoder)
+TOKENIZER_DIR, PRETRAINED_DIR = "tokenizer", "pretrained"
 
 DEFAULT_EPOCHS = 10
 CHECKPOINT_SECONDS = 60.0  # a crash loses at most about this much training, by default
@@ -45,7 +48,9 @@ FLAT_OBJECTIVE_FIELDS = ("kl_target", "beta", "anneal_steps", "anneal_epochs", "
 class DataConfig:
     train: str = option(help="Training corpus, one sentence a line.")
     valid: str | None = option(None, "Validation corpus (picks the best weights; a VAE needs one).")
-    vocab: str | None = option(None, "Vocabulary file, one word a line.", default_text="built from --train")
+    vocab: str | None = option(None, "Vocabulary file, one word a line (a model with a pretrained encoder or "
+                                     "decoder reads its text with that model's tokenizer instead).",
+                               default_text="built from --train")
     min_count: int = option(1, "Keep words seen this often in --train.", min=1)
     max_vocab: int | None = option(None, "Largest vocabulary, special entries included.", min=4)
     max_length: int | None = option(DEFAULT_MAX_LENGTH, "Cut longer sentences to this many words (a warning counts "

@@ -24,7 +24,7 @@ import torch
 from textvae import distributed
 from textvae.data.batching import Batch, collate, epoch_batches, padding_fraction
 from textvae.data.corpus import EncodedCorpus
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import TokenVocabulary
 from textvae.distributed import global_means, share
 from textvae.errors import DivergenceError, RunDirError
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
@@ -64,7 +64,7 @@ class Trainer:
     that `state_dict` / `load_state_dict` save and restore."""
 
     def __init__(
-        self, run_dir: Path, config: RunConfig, model: SentenceVAE, vocab: Vocabulary,
+        self, run_dir: Path, config: RunConfig, model: SentenceVAE, vocab: TokenVocabulary,
         train_corpus: EncodedCorpus, valid_corpus: EncodedCorpus, progress: bool = True,
     ):
         self.run_dir, self.config, self.model, self.vocab = run_dir, config, model, vocab

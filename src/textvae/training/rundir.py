@@ -1,5 +1,6 @@
-"""The run directory: reading and writing what a run holds (config.json, vocab.txt, metrics.jsonl,
-weights and checkpoints), and the checks that name a damaged or mismatched file.
+"""The run directory: reading and writing what a run holds (config.json, vocab.txt or tokenizer/,
+pretrained/, metrics.jsonl, weights and checkpoints), and the checks that name a damaged or
+mismatched file.
 
 Every write is atomic (`textvae.serialization`); one process writes a run at a time (`run_lock`).
 The format is described in docs/ARCHITECTURE.md; the file names are in `training.config`.
@@ -11,16 +12,23 @@ import json
 import logging
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from textvae.data.corpus import read_sentences
-from textvae.data.vocab import Vocabulary
+from textvae.data.subword import SubwordVocabulary
+from textvae.data.vocab import TokenVocabulary, Vocabulary
 from textvae.errors import ConfigError, RunDirError
-from textvae.serialization import read_json, write_atomic, write_json
+from textvae.models.config import ModelConfig
+from textvae.serialization import read_json, write_atomic, write_directory, write_json
 from textvae.training.config import (
-    CONFIG_FILE, METRICS_FILE, VOCAB_FILE, WEIGHTS, DataConfig, RunConfig,
+    CONFIG_FILE, METRICS_FILE, PRETRAINED_DIR, TOKENIZER_DIR, VOCAB_FILE, WEIGHTS, DataConfig, RunConfig,
 )
+
+ROLES = ("encoder", "decoder")
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +71,47 @@ def save_config(run_dir: Path | str, config: RunConfig) -> None:
     write_json(Path(run_dir) / CONFIG_FILE, config.to_dict())
 
 
-def load_vocabulary(run_dir: Path | str, config: RunConfig) -> Vocabulary:
-    """A run's vocab.txt; one that does not match the model's vocabulary size is damaged."""
-    vocab = Vocabulary.load(Path(run_dir) / VOCAB_FILE)
+def load_vocabulary(run_dir: Path | str, config: RunConfig) -> TokenVocabulary:
+    """A run's vocabulary: its tokenizer/ where it has one (a run with a pretrained model), else its
+    vocab.txt; one that does not match the model's vocabulary size is damaged."""
+    tokenizer, words = Path(run_dir) / TOKENIZER_DIR, Path(run_dir) / VOCAB_FILE
+    if not tokenizer.is_dir() and not words.exists():
+        raise RunDirError(f"{run_dir}: holds neither {VOCAB_FILE} nor {TOKENIZER_DIR}/, the run's vocabulary")
+    vocab = SubwordVocabulary.load(tokenizer) if tokenizer.is_dir() else Vocabulary.load(words)
     if len(vocab) != config.model.vocab_size:
-        raise RunDirError(f"{Path(run_dir) / VOCAB_FILE}: holds {len(vocab)} words, but the model in {CONFIG_FILE} "
-                          f"was built for {config.model.vocab_size}; the file is damaged or from another run")
+        raise RunDirError(f"{tokenizer if tokenizer.is_dir() else words}: holds {len(vocab)} words, but the model in "
+                          f"{CONFIG_FILE} was built for {config.model.vocab_size}; the file is damaged or from "
+                          "another run")
     return vocab
 
 
-def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | None = None) -> Vocabulary:
-    """The vocabulary file named by `data`, or one built from the training split (`sentences`,
-    when already read)."""
+def vocabulary_saved(run_dir: Path | str) -> bool:
+    return (Path(run_dir) / VOCAB_FILE).exists() or (Path(run_dir) / TOKENIZER_DIR).is_dir()
+
+
+def save_vocabulary(run_dir: Path | str, vocab: TokenVocabulary) -> None:
+    """vocab.txt, or a subword vocabulary's tokenizer in tokenizer/ (written whole, then renamed)."""
+    if isinstance(vocab, SubwordVocabulary):
+        write_directory(Path(run_dir) / TOKENIZER_DIR, vocab.save)
+    else:
+        vocab.save(Path(run_dir) / VOCAB_FILE)
+
+
+def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | None = None,
+                       model: ModelConfig | None = None) -> TokenVocabulary:
+    """The run's vocabulary: the tokenizer of the model's pretrained decoder, else of its pretrained
+    encoder (`ComponentOptions.tokenizer`); else the vocabulary file named by `data`, or one built
+    from the training split (`sentences`, when already read)."""
+    if model is not None:
+        for options in (model.decoder_options, model.encoder_options):
+            tokenizer = options.tokenizer()
+            if tokenizer is not None:
+                given = [flag for flag, value in (("--vocab", data.vocab), ("--max-vocab", data.max_vocab),
+                                                  ("--min-count", data.min_count != 1)) if value]
+                if given:
+                    raise ConfigError(f"{', '.join(given)} do not apply to model {model.model}: its pretrained "
+                                      "model's tokenizer is the vocabulary")
+                return SubwordVocabulary(tokenizer)
     if data.vocab is not None:
         return Vocabulary.load(data.vocab)
     if sentences is None:
@@ -82,6 +119,28 @@ def prepare_vocabulary(data: DataConfig, sentences: Sequence[Sequence[str]] | No
     if data.max_length is not None:
         sentences = [s[: data.max_length] for s in sentences]
     return Vocabulary.build(sentences, min_count=data.min_count, max_size=data.max_vocab)
+
+
+# -- pretrained/: what rebuilds a pretrained encoder or decoder without its original files -------------
+def save_pretrained_configurations(run_dir: Path | str, model: nn.Module) -> None:
+    """PRETRAINED_DIR/encoder and .../decoder: the configuration of each part of `model` (a
+    SentenceVAE) that starts from a pretrained model (`save_configuration`, optional in the contracts)."""
+    for role in ROLES:
+        save = getattr(getattr(model, role), "save_configuration", None)
+        if save is not None:
+            write_directory(Path(run_dir) / PRETRAINED_DIR / role, save)
+
+
+def model_for_saved_weights(run_dir: Path | str, model: ModelConfig) -> ModelConfig:
+    """`model` with each pretrained part rebuilt from the configuration the run saved
+    (`rebuilt_from`): the model to load the run's weights into, without the pretrained model's own
+    files. A part the run saved nothing for is built as `model` says."""
+    changes = {}
+    for role in ROLES:
+        saved = Path(run_dir) / PRETRAINED_DIR / role
+        if saved.is_dir():
+            changes[f"{role}_options"] = getattr(model, f"{role}_options").rebuilt_from(saved)
+    return replace(model, **changes) if changes else model
 
 
 def weights_file(run_dir: Path | str, which: str = "best") -> Path:

@@ -14,7 +14,7 @@ import torch
 
 from textvae import distributed
 from textvae.data.corpus import encode_corpus, load_corpus, read_sentences, report_corpus
-from textvae.data.vocab import Vocabulary
+from textvae.data.vocab import TokenVocabulary
 from textvae.errors import ConfigError, RunDirError
 from textvae.locking import run_lock
 from textvae.models.config import ModelConfig
@@ -22,11 +22,12 @@ from textvae.models.vae import SentenceVAE
 from textvae.runtime import describe_environment, environment, resolve_device, set_threads
 from textvae.serialization import load_checkpoint, remove_partial_writes
 from textvae.training.config import (
-    CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, VOCAB_FILE, DataConfig, RunConfig, TrainConfig,
+    CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, DataConfig, RunConfig, TrainConfig,
 )
 from textvae.training.loop import Trainer, TrainResult, metrics_from_record
 from textvae.training.rundir import (
-    check_new_directory, holds_run, load_config, load_vocabulary, prepare_vocabulary, read_metrics, save_config,
+    check_new_directory, holds_run, load_config, load_vocabulary, model_for_saved_weights, prepare_vocabulary,
+    read_metrics, save_config, save_pretrained_configurations, save_vocabulary, vocabulary_saved,
 )
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,9 @@ def train(
     check_new_directory(run_dir, "a textvae run")
     data = data.with_absolute_paths()
     train_sentences = read_sentences(data.train, data.tokenizer)
-    vocab = prepare_vocabulary(data, train_sentences)
-    config = RunConfig(replace(model or ModelConfig(), vocab_size=len(vocab)), training or TrainConfig(), data)
+    model = model or ModelConfig()
+    vocab = prepare_vocabulary(data, train_sentences, model)
+    config = RunConfig(replace(model, vocab_size=len(vocab)), training or TrainConfig(), data)
     trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
     config.data.checksums = config.data.current_checksums()  # both corpora were read without error
     if not main:
@@ -74,7 +76,8 @@ def train(
                 raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose "
                                   "another --out")
             _record_session(trainer)  # config.json first: from here on the directory is a run, and resumes
-            vocab.save(run_dir / VOCAB_FILE)
+            save_vocabulary(run_dir, vocab)
+            save_pretrained_configurations(run_dir, trainer.model)
             return trainer.fit()
     except RunDirError:
         if created and not any(run_dir.iterdir()):
@@ -91,13 +94,18 @@ def _resume(run_dir: Path, progress: bool) -> TrainResult:
                  "" if len(litter) == 1 else "s", ", ".join(p.name for p in litter))
     checkpoint = run_dir / CHECKPOINT_FILE
     config.data.check_unchanged()
-    if not (run_dir / VOCAB_FILE).exists() and not checkpoint.exists() and main:
-        # killed between writing config.json and vocab.txt: the vocabulary is made again, as it was
-        log.info("%s has no %s yet: building it again from the training data", run_dir, VOCAB_FILE)
-        prepare_vocabulary(config.data).save(run_dir / VOCAB_FILE)
+    if not vocabulary_saved(run_dir) and not checkpoint.exists() and main:
+        # killed between writing config.json and the vocabulary: it is made again, as it was
+        log.info("%s has no vocabulary yet: making it again", run_dir)
+        save_vocabulary(run_dir, prepare_vocabulary(config.data, model=config.model))
     vocab = load_vocabulary(run_dir, config)
     train_sentences = read_sentences(config.data.train, config.data.tokenizer)
-    trainer = _trainer(run_dir, config, vocab, train_sentences, progress)
+    # From a checkpoint, a pretrained part is rebuilt from its saved configuration (the checkpoint
+    # holds its weights); from step 0, it starts from the pretrained model again.
+    model = model_for_saved_weights(run_dir, config.model) if checkpoint.exists() else None
+    trainer = _trainer(run_dir, config, vocab, train_sentences, progress, model)
+    if not checkpoint.exists() and main:
+        save_pretrained_configurations(run_dir, trainer.model)
     _say_where_it_differs(run_dir, config, trainer)
     if checkpoint.exists():
         trainer.load_state_dict(load_checkpoint(checkpoint))
@@ -114,18 +122,20 @@ def _resume(run_dir: Path, progress: bool) -> TrainResult:
     return _fit(trainer)
 
 
-def _trainer(run_dir: Path, config: RunConfig, vocab: Vocabulary, train_sentences: list[list[str]],
-             progress: bool) -> Trainer:
-    """The model and its trainer, from corpora read in full; nothing is written yet."""
+def _trainer(run_dir: Path, config: RunConfig, vocab: TokenVocabulary, train_sentences: list[list[str]],
+             progress: bool, model: ModelConfig | None = None) -> Trainer:
+    """The model (built from `model`, config.model unless given) and its trainer, from corpora read in
+    full; nothing is written yet."""
     tc = config.training
     device = resolve_device(tc.device)
     train_corpus = encode_corpus(train_sentences, vocab, config.data.max_length)
     report_corpus(train_corpus, "train", config.data.max_length)
     valid_corpus = load_corpus(config.data.valid, vocab, config.data.max_length, name="valid",
                                tokenizer=config.data.tokenizer)
-    SentenceVAE.check_fits(config.model, device, training=True)
+    model = model or config.model
+    SentenceVAE.check_fits(model, device, training=True)
     torch.manual_seed(tc.seed)
-    net = SentenceVAE(config.model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
+    net = SentenceVAE(model, eos_id=vocab.eos_id, pad_id=vocab.pad_id).to(device)
     return Trainer(run_dir, config, net, vocab, train_corpus, valid_corpus, progress)
 
 
