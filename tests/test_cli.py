@@ -77,8 +77,9 @@ def test_train_then_evaluate(tmp_path, tiny_corpus, capsys):
     result = json.loads(run_ok(["evaluate", str(run), "--data", str(valid_file), "--json", "--iw-samples", "0",
                                 "--no-progress"], capsys).out)
     assert set(result) == {"distortion", "rate", "elbo", "nll_iw", "ppl_iw", "ppl_elbo", "mi", "au", "au_variances",
-                           "log_det_cov", "mu_norm_sq", "sentences", "tokens"}
-    assert result["nll_iw"] is None and result["ppl_iw"] is None
+                           "log_det_cov", "mu_norm_sq", "sentences", "tokens", "words", "ppl_word_iw", "ppl_word_elbo"}
+    assert result["nll_iw"] is None and result["ppl_iw"] is None and result["ppl_word_iw"] is None
+    assert result["words"] == result["tokens"] and result["ppl_word_elbo"] == pytest.approx(result["ppl_elbo"])
     assert result["sentences"] == 4 and result["tokens"] == sum(len(l.split()) + 1 for l in
                                                                 valid_file.read_text().splitlines())
     assert result["elbo"] == pytest.approx(-(result["distortion"] + result["rate"]))

@@ -1,6 +1,7 @@
 """Evaluation numbers against independent computations: numerical integration and numpy."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -79,6 +80,21 @@ def test_evaluate_reports_iw_nll_between_exact_and_elbo():
     assert result.nll_iw == pytest.approx(-float(exact.mean()), abs=0.03)
     assert result.nll_iw <= -float(elbo.mean()) + 0.01
     assert result.ppl_iw == pytest.approx(math.exp(result.nll_iw * 4 / corpus.num_tokens))
+    # a word vocabulary: a word is a token, so the per-word perplexities are the per-token ones
+    assert result.words == corpus.num_tokens
+    assert result.ppl_word_iw == pytest.approx(result.ppl_iw) and result.ppl_word_elbo == pytest.approx(result.ppl_elbo)
+
+
+def test_per_word_perplexity_divides_by_the_words_of_the_text():
+    model, vocab = one_dim_model()
+    corpus = encode_corpus(SENTENCES, vocab)
+    # as a subword tokenizer would: the same ids, but the text had fewer words than tokens
+    fewer = replace(corpus, words=corpus.num_tokens - 2)
+    result, per_word = evaluate(model, corpus, iw_samples=50, repeats=1), evaluate(model, fewer, iw_samples=50, repeats=1)
+    assert per_word.ppl_iw == pytest.approx(result.ppl_iw)
+    assert per_word.ppl_word_iw == pytest.approx(math.exp(per_word.nll_iw * len(SENTENCES) / fewer.words))
+    assert per_word.ppl_word_elbo == pytest.approx(math.exp(-per_word.elbo * len(SENTENCES) / fewer.words))
+    assert per_word.ppl_word_iw > per_word.ppl_iw
 
 
 def numpy_log_density(z, mu, logvar):
@@ -144,10 +160,11 @@ def test_evaluate_is_deterministic_and_complete():
     assert evaluate(model, corpus, iw_samples=20, seed=5).to_dict() == first
     assert evaluate(model, corpus, iw_samples=20, seed=6).to_dict() != first
     assert set(first) == {"distortion", "rate", "elbo", "nll_iw", "ppl_iw", "ppl_elbo", "mi", "au", "au_variances",
-                          "log_det_cov", "mu_norm_sq", "sentences", "tokens"}
+                          "log_det_cov", "mu_norm_sq", "sentences", "tokens", "words", "ppl_word_iw",
+                          "ppl_word_elbo"}
     assert 0 <= first["au"] <= 1 and len(first["au_variances"]) == 1
     skipped = evaluate(model, corpus, iw_samples=0, seed=5)
-    assert skipped.nll_iw is None and skipped.ppl_iw is None
+    assert skipped.nll_iw is None and skipped.ppl_iw is None and skipped.ppl_word_iw is None
     assert skipped.distortion == first["distortion"]  # same seed, same one-sample terms
 
 

@@ -8,6 +8,7 @@ the rate follows its target with the GPT-2 decoder."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -141,6 +142,9 @@ def test_pretrained_pretrained_trains_and_reloads_without_the_original_models(tm
     assert mu.shape == (3, 4) and torch.isfinite(mu).all()
     result = evaluate(vae, TINY_SENTENCES[:4], iw_samples=3, repeats=1)
     assert result.sentences == 4 and result.nll_iw > 0
+    # subword tokens and words differ: the per-word perplexity divides the same NLL by the words
+    assert result.words == sum(len(s.split()) + 1 for s in TINY_SENTENCES[:4]) != result.tokens
+    assert result.ppl_word_iw == pytest.approx(math.exp(result.nll_iw * 4 / result.words))
     out = run_ok(["sample", str(run), "-n", "2", "--decode", "beam", "--max-length", "6", "--no-progress"], capsys)
     assert len(out.splitlines()) == 2
 

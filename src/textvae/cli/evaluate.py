@@ -68,18 +68,21 @@ def format_evaluation(result, iw_samples: int, au_threshold: float, repeats: int
         ("rate", number(result.rate), "nats/sentence, KL(q(z|x) || p(z))"),
         ("elbo", number(result.elbo), "nats/sentence, -(distortion + rate)"),
         ("nll_iw", number(result.nll_iw), f"nats/sentence, {iw_samples} importance samples"),
-        ("ppl_iw", number(result.ppl_iw, 2), "per token, <eos> counted"),
-        ("ppl_elbo", number(result.ppl_elbo, 2), "per token, <eos> counted"),
+        ("ppl_iw", number(result.ppl_iw, 2), "per token of the run's vocabulary, <eos> counted"),
+        ("ppl_elbo", number(result.ppl_elbo, 2), "per token of the run's vocabulary, <eos> counted"),
+        ("ppl_word_iw", number(result.ppl_word_iw, 2), "per word, one end of sentence counted (compares tokenizers)"),
+        ("ppl_word_elbo", number(result.ppl_word_elbo, 2), "per word, one end of sentence counted"),
         ("mi", number(result.mi), "nats, I_q(x; z)"),
         ("au", f"{result.au} / {len(result.au_variances)}", f"dimensions with variance > {au_threshold:g}"),
         ("log_det_cov", number(result.log_det_cov), f"aggregate posterior, mean of {repeats}"),
         ("mu_norm_sq", number(result.mu_norm_sq), f"aggregate posterior, mean of {repeats}"),
         ("sentences", str(result.sentences), ""),
         ("tokens", str(result.tokens), "<eos> included"),
+        ("words", str(result.words), "whitespace-separated, one end of sentence each"),
     ]
-    lines = [f"{key:<12} {value:>12}   {note}".rstrip() for key, value, note in rows]
+    lines = [f"{key:<13} {value:>12}   {note}".rstrip() for key, value, note in rows]
     variances = " ".join(f"{v:.3f}" for v in sorted(result.au_variances, reverse=True))
-    lines.append(f"{'au_variances':<12} {variances}")
+    lines.append(f"{'au_variances':<13} {variances}")
     return "\n".join(lines)
 
 

@@ -40,6 +40,9 @@ class EncodedCorpus:
     unknown_tokens: int = 0
     unknown_words: Counter[str] = field(default_factory=Counter)  # out-of-vocabulary words and their counts
     special_words: Counter[str] = field(default_factory=Counter)  # <pad>, <unk>, <eos> written in the text
+    # Words of the text (after any cut) plus one end of sentence each: what a per-word perplexity
+    # divides by. With a word vocabulary it equals num_tokens; with subwords it is fewer.
+    words: int | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -53,6 +56,11 @@ class EncodedCorpus:
         """Tokens the decoder predicts, `<eos>` included."""
         return int(self.lengths.sum())
 
+    @property
+    def num_words(self) -> int:
+        """Words of the text, one end of sentence each counted (`num_tokens` where not recorded)."""
+        return self.num_tokens if self.words is None else self.words
+
 
 def encode_corpus(
     sentences: Sequence[Sequence[str]], vocab: TokenVocabulary, max_length: int | None = None
@@ -60,11 +68,12 @@ def encode_corpus(
     """Map words to ids, appending `<eos>`; sentences longer than `max_length` words are cut."""
     if max_length is not None and max_length < 1:
         raise ConfigError(f"max_length must be at least 1, got {max_length}")
-    ids, truncated, unknown_words, special_words = [], 0, Counter(), Counter()
+    ids, truncated, unknown_words, special_words, words = [], 0, Counter(), Counter(), 0
     for tokens in sentences:
         if max_length is not None and len(tokens) > max_length:
             tokens = tokens[:max_length]
             truncated += 1
+        words += len(tokens) + 1
         encoded = vocab.encode(tokens)
         special_words.update(t for t in tokens if t in vocab.specials)
         if vocab.unk_id in encoded:  # a word is unknown where the vocabulary cannot read it without <unk>
@@ -72,7 +81,7 @@ def encode_corpus(
         ids.append(np.asarray(encoded, dtype=np.int64))
     unknown = sum(int((s == vocab.unk_id).sum()) for s in ids)
     return EncodedCorpus(ids, truncated=truncated, unknown_tokens=unknown, unknown_words=unknown_words,
-                         special_words=special_words)
+                         special_words=special_words, words=words)
 
 
 def unknown_words_note(unknown_words: Counter[str], examples: int = 3) -> str:

@@ -72,6 +72,11 @@ class Evaluation:
     mu_norm_sq: float  # mean over repeats
     sentences: int
     tokens: int
+    # Per word (whitespace-separated words of the text, one end of sentence each): comparable between
+    # models with different tokenizers. With a word vocabulary they equal the per-token values.
+    words: int | None = None
+    ppl_word_iw: float | None = None
+    ppl_word_elbo: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Fields as JSON-ready values: a non-finite number (the log-determinant of a singular
@@ -118,10 +123,11 @@ def evaluate(
         raise ConfigError("evaluation needs at least two sentences (it measures variances across sentences)")
     scores = score_corpus(model, corpus, batch_size, seed, iw_samples, max_tokens, progress, group)
     d, r, elbo, ppl_elbo = _basic(scores, corpus.num_tokens)
-    nll_iw = ppl_iw = None
+    nll_iw = ppl_iw = ppl_word_iw = None
     if scores.log_marginal is not None:
         total = -float(scores.log_marginal.sum())
         nll_iw, ppl_iw = total / len(corpus), perplexity(total / corpus.num_tokens)
+        ppl_word_iw = perplexity(total / corpus.num_words)
     au, variances = active_units(scores.mu, au_threshold)
     generator = torch.Generator().manual_seed(seed + 1)
     std = torch.exp(0.5 * scores.logvar)
@@ -131,5 +137,6 @@ def evaluate(
         distortion=d, rate=r, elbo=elbo, nll_iw=nll_iw, ppl_iw=ppl_iw, ppl_elbo=ppl_elbo,
         mi=mutual_information(scores.mu, scores.logvar, scores.z), au=au, au_variances=variances.tolist(),
         log_det_cov=sum(s[0] for s in stats) / repeats, mu_norm_sq=sum(s[1] for s in stats) / repeats,
-        sentences=len(corpus), tokens=corpus.num_tokens,
+        sentences=len(corpus), tokens=corpus.num_tokens, words=corpus.num_words, ppl_word_iw=ppl_word_iw,
+        ppl_word_elbo=perplexity(-elbo * len(corpus) / corpus.num_words),
     )
