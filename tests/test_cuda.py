@@ -44,7 +44,8 @@ def test_bf16_runs_on_this_gpu_and_auto_chooses_it_where_it_is_faster():
 
 
 @pytest.mark.parametrize("model, precision", [("lstm-lstm", "fp32"), ("lstm-lstm", "bf16"), ("gru-gru", "bf16"),
-                                              ("lstm-cnn", "fp32"), ("lstm-cnn", "bf16")])
+                                              ("lstm-cnn", "fp32"), ("lstm-cnn", "bf16"),
+                                              ("transformer", "fp32"), ("transformer", "bf16")])
 def test_rate_tracks_C_on_the_gpu(tmp_path, grammar_corpus, model, precision):
     result = train(tmp_path / "run", DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
                    ModelConfig(model, embedding_dim=32, hidden_dim=64, latent_dim=8, conv_channels=16),

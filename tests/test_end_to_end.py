@@ -20,7 +20,8 @@ def grammar_corpus(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("model, precision",
                          [("lstm-lstm", "fp32"), ("gru-gru", "fp32"), ("lstm-cnn", "fp32"), ("transformer", "fp32"),
-                          pytest.param("lstm-lstm", "bf16", marks=needs_bf16)])
+                          pytest.param("lstm-lstm", "bf16", marks=needs_bf16),
+                          pytest.param("transformer", "bf16", marks=needs_bf16)])
 def test_rate_tracks_C(tmp_path, grammar_corpus, model, precision):
     result = train(
         tmp_path / "run", DataConfig(str(grammar_corpus.train), str(grammar_corpus.valid)),
