@@ -24,8 +24,8 @@ from textvae.options import check_options, option
 
 @dataclass
 class LMConfig:
-    kind: str = option("lstm", "The decoder kind: lstm, gru, or any registered decoder (transformer ...).",
-                       choices=DECODERS.names)
+    kind: str = option("lstm", "The decoder kind: lstm, gru, or any registered decoder that reads a word "
+                               "vocabulary (transformer ...).", choices=lambda: word_decoder_kinds())
     vocab_size: int = 0  # filled in from the vocabulary
     embedding_dim: int = option(256, "Embedding size.", min=1)
     hidden_dim: int = option(512, "Recurrent state size.", min=1)
@@ -49,6 +49,12 @@ class LMConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def word_decoder_kinds() -> tuple[str, ...]:
+    """Decoder kinds a language model over a word vocabulary can be: those that bring no tokenizer
+    of their own (a pretrained decoder does: `ComponentOptions.tokenizer`)."""
+    return tuple(name for name, kind in DECODERS.items() if kind.options.tokenizer is ComponentOptions.tokenizer)
 
 
 class LanguageModel(nn.Module):
