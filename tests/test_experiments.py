@@ -259,7 +259,7 @@ def test_spearman_and_posterior_trends():
 def test_experiment_cli_errors_are_one_line(corpus, tmp_path, capsys):
     common = ["experiment", "figure1", "--train", str(corpus / "train.txt"), "--valid", str(corpus / "valid.txt"),
               "--test", str(corpus / "test.txt"), "--out", str(tmp_path / "x")]
-    for extra, message in [(["--models", "lstm-transformer"], "lstm-transformer"),
+    for extra, message in [(["--models", "bert-lstm"], "bert-lstm"),
                            (["--test", str(tmp_path / "missing.txt")], "missing.txt")]:
         with pytest.raises(SystemExit) as exit_:
             main(common + extra)
