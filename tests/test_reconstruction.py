@@ -54,7 +54,8 @@ def test_reconstruct_and_evaluate_commands(tmp_path, tiny_corpus, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     evaluation, reconstruction = json.loads(lines[-2]), json.loads(lines[-1])
     assert set(evaluation) == {"distortion", "rate", "elbo", "nll_iw", "ppl_iw", "ppl_elbo", "mi", "au",
-                               "au_variances", "log_det_cov", "mu_norm_sq", "sentences", "tokens"}
+                               "au_variances", "log_det_cov", "mu_norm_sq", "sentences", "tokens", "words",
+                               "ppl_word_iw", "ppl_word_elbo"}
     assert evaluation["nll_iw"] <= evaluation["distortion"] + evaluation["rate"] + 0.5
     assert 0 <= evaluation["au"] <= 4
     assert [b["bucket"] for b in reconstruction["buckets"]] == ["<=10", "11-20", "21-30", "all"]
