@@ -39,6 +39,16 @@ def tiny_corpus(tmp_path: Path) -> tuple[Path, Path]:
     return train, valid
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One thread for a module's tests (pytest.mark.usefixtures): models this small run faster on
+    one than on the two every test gets above."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not (SHARED_DATA / "yelp" / "train.txt").exists():

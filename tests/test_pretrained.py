@@ -22,18 +22,10 @@ from textvae.models.pretrained import (
 )
 from textvae.models.transformer import Z_INJECTIONS
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 transformers = pytest.importorskip("transformers")  # the module under test imports it only when used
 
 WIDTH, LATENT = 16, 6
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Models this small run faster on one thread than on the two conftest gives every test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -26,21 +26,13 @@ from textvae.data.vocab import UNK
 from textvae.training import load_config
 from textvae.training.rundir import read_metrics
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
 WIDTH = 32
 FAST = ["--hidden-dim", "16", "--latent-dim", "4", "--batch-size", "8", "--no-progress", "--device", "cpu",
         "--threads", "1"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Models this small run faster on one thread than on the two conftest gives every test."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def subword_tokenizer(sentences: list[str], pad: bool) -> object:

@@ -51,8 +51,29 @@ TOKENIZER_FILES = ("tokenizer_config.json", "tokenizer.json")
 FREEZE_HELP = "Train only the parts that read z; the pretrained model's weights stay as loaded."
 
 
+class FromPretrained:
+    """What the pretrained options share: `source` names the field that holds the model's directory
+    or name."""
+
+    source: ClassVar[str]
+    # Not a field (no flag, never saved): True in the options `rebuilt_from` gives, which build the
+    # model from the configuration a run saved, with random weights that the run's file replaces.
+    weights_from_run: ClassVar[bool] = False
+
+    def required_embedding_dim(self) -> int | None:
+        return _hidden_size(getattr(self, self.source))
+
+    def tokenizer(self) -> Any:
+        return load_tokenizer(getattr(self, self.source))
+
+    def rebuilt_from(self, directory: Path) -> Any:
+        options = replace(self, **{self.source: str(directory)})  # type: ignore[type-var]
+        options.weights_from_run = True
+        return options
+
+
 @dataclass
-class PretrainedDecoderOptions(ComponentOptions):
+class PretrainedDecoderOptions(FromPretrained, ComponentOptions):
     decoder_pretrained: str = option("gpt2", "The causal language model the decoder starts from: a directory saved "
                                              "with save_pretrained, or a Hugging Face name already in the local cache "
                                              "(--embedding-dim is its hidden size). The run's vocabulary is its "
@@ -61,42 +82,18 @@ class PretrainedDecoderOptions(ComponentOptions):
                                       "Optimus), embedding (added to every input embedding), or both.",
                               choices=Z_INJECTIONS)
     freeze_pretrained: bool = option(False, FREEZE_HELP)
-    # Not a field (no flag, never saved): True in the options `rebuilt_from` gives, which build the
-    # model from the configuration a run saved, with random weights that the run's file replaces.
-    weights_from_run: ClassVar[bool] = False
-
-    def required_embedding_dim(self) -> int | None:
-        return _hidden_size(self.decoder_pretrained)
-
-    def tokenizer(self) -> Any:
-        return load_tokenizer(self.decoder_pretrained)
-
-    def rebuilt_from(self, directory: Path) -> PretrainedDecoderOptions:
-        options = replace(self, decoder_pretrained=str(directory))
-        options.weights_from_run = True
-        return options
+    source: ClassVar[str] = "decoder_pretrained"
 
 
 @dataclass
-class PretrainedEncoderOptions(ComponentOptions):
+class PretrainedEncoderOptions(FromPretrained, ComponentOptions):
     encoder_pretrained: str = option("bert-base-cased", "The bidirectional model (BERT-like) the encoder starts "
                                                         "from: a directory saved with save_pretrained, or a Hugging "
                                                         "Face name already in the local cache (--embedding-dim is its "
                                                         "hidden size). The run's vocabulary is its tokenizer "
                                                         "unless the decoder is pretrained too.")
     freeze_pretrained: bool = option(False, FREEZE_HELP)
-    weights_from_run: ClassVar[bool] = False  # as the decoder's
-
-    def required_embedding_dim(self) -> int | None:
-        return _hidden_size(self.encoder_pretrained)
-
-    def tokenizer(self) -> Any:
-        return load_tokenizer(self.encoder_pretrained)
-
-    def rebuilt_from(self, directory: Path) -> PretrainedEncoderOptions:
-        options = replace(self, encoder_pretrained=str(directory))
-        options.weights_from_run = True
-        return options
+    source: ClassVar[str] = "encoder_pretrained"
 
 
 def import_transformers() -> ModuleType:
