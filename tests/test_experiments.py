@@ -31,6 +31,7 @@ from textvae.experiments.sweep import Experiment, plan_runs, prepare, run_all
 from textvae.experiments.table1 import run_table1
 from textvae.experiments.table2 import run_table2
 from textvae.training import read_metrics
+from textvae.training import train as real_train
 
 pytestmark = pytest.mark.slow
 STEPS = 24
@@ -406,6 +407,35 @@ def test_a_transformer_is_compared_with_a_transformer_language_model_of_its_size
     assert lm["options"]["layers"] == run["decoder_options"]["layers"] == 2
     assert json.loads((experiment.root / "compare.json").read_text())["language_model"]["kind"] == "transformer"
     assert "| Transformer language model (no z) |" in (experiment.root / "compare.md").read_text()
+
+
+def test_compare_reuses_the_sweeps_beta_c_runs_and_adds_what_it_measures(corpus, tmp_path, monkeypatch):
+    """figure1 and compare in one --out train a beta-C run once: compare evaluates it again only for
+    the importance samples figure1 skipped. A directory from before keeps MODEL-beta-c-C<C>."""
+    from textvae.experiments.compare import default_variants, run_compare
+
+    root = tmp_path / "shared"
+    run_figure1(tiny_experiment(root, corpus, models=["lstm-lstm"], kl_targets=[3.0]), progress=False)
+    swept = json.loads((root / "runs" / "lstm-lstm-C3" / "evaluation.json").read_text())
+    assert swept["iw_samples"] == 0 and swept["nll_iw"] is None
+    weights = (root / "runs" / "lstm-lstm-C3" / "model.safetensors").stat().st_mtime_ns
+    trained = []
+    monkeypatch.setattr(sweep, "train", lambda run_dir, *a, **k: (trained.append(Path(run_dir).name),
+                                                                  real_train(run_dir, *a, **k)))
+    experiment = tiny_experiment(root, corpus, name="compare", models=["lstm-lstm"], kl_targets=[3.0])
+    variants = [v for v in default_variants(STEPS, 6, [3.0]) if v.name in ("elbo", "beta-c-C3")]
+    rows = run_compare(experiment, variants, progress=False)
+    assert trained == ["lstm-lstm-elbo"]
+    assert [r["run"] for r in rows] == ["lstm-lstm-elbo", "lstm-lstm-C3"]
+    assert rows[1]["rate"] == swept["rate"] and rows[1]["nll_iw"] is not None
+    assert (root / "runs" / "lstm-lstm-C3" / "model.safetensors").stat().st_mtime_ns == weights
+    assert json.loads((root / "runs" / "lstm-lstm-C3" / "evaluation.json").read_text())["iw_samples"] > 0
+
+    (root / "runs" / "lstm-lstm-C3").rename(root / "runs" / "lstm-lstm-beta-c-C3")
+    trained.clear()
+    again = run_compare(experiment, variants, progress=False)
+    assert trained == [] and [r["run"] for r in again] == ["lstm-lstm-elbo", "lstm-lstm-beta-c-C3"]
+    assert again[1]["nll_iw"] == rows[1]["nll_iw"]
 
 
 def test_cells_run_one_by_one_then_gathered_make_the_table_one_sweep_makes(corpus, tmp_path, figure1):

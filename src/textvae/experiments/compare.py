@@ -25,11 +25,11 @@ from textvae.evaluation import evaluate_lm, perplexity
 from textvae.experiments.plots import PlotsUnavailable, plot_compare
 from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
-from textvae.experiments.sweep import RunSpec, prepare, run_all
+from textvae.experiments.sweep import RunSpec, prepare, run_all, run_name
 from textvae.models.lm import LMConfig
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
-from textvae.training import CONFIG_FILE, DataConfig, LMTrainConfig, load_lm, read_metrics, train_lm
+from textvae.training import CONFIG_FILE, DataConfig, LMTrainConfig, holds_run, load_lm, read_metrics, train_lm
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +87,19 @@ def default_variants(total_steps: int, eval_every: int | None, kl_targets: Seque
 
 def plan_compare(experiment: Experiment, variants: Sequence[Variant], iw_samples: int) -> list[RunSpec]:
     model = experiment.models[0]
-    return [RunSpec(model, v.kl_target, experiment.root / "runs" / f"{model}-{v.name}",
+    return [RunSpec(model, v.kl_target, run_dir(experiment, model, v),
                     experiment.run_config(model, v.kl_target or 0.0, v.training), experiment.test, iw_samples,
                     reconstruct=True) for v in variants]
+
+
+def run_dir(experiment: Experiment, model: str, variant: Variant) -> Path:
+    """Where a variant's run lives. A beta-C run is the sweep's run of that C (figure1 and compare
+    in one --out train it once); a directory from before that kept it as MODEL-beta-c-C<C> still
+    has it there."""
+    own = experiment.root / "runs" / f"{model}-{variant.name}"
+    if variant.kl_target is None or holds_run(own):
+        return own
+    return experiment.root / "runs" / run_name(model, variant.kl_target)
 
 
 def floor_model(experiment: Experiment) -> tuple[LMConfig, LMTrainConfig]:

@@ -151,7 +151,7 @@ def ensure_evaluated(spec: RunSpec) -> dict[str, Any]:
     from textvae.api import load
 
     path = spec.run_dir / EVALUATION_FILE
-    if path.exists():
+    if is_evaluated(spec):
         return read_json(path)
     vae = load(spec.run_dir, device=spec.config.training.device, precision="fp32")
     corpus = load_corpus(spec.test, vae.vocab, spec.config.data.max_length, name="test")
@@ -219,8 +219,15 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
 
 
 # -- many runs ------------------------------------------------------------------------------------
+def is_evaluated(spec: RunSpec) -> bool:
+    """Whether the run's evaluation.json has what `spec` asks: one made with fewer importance samples
+    (a figure1 run that compare reuses) is made again."""
+    path = spec.run_dir / EVALUATION_FILE
+    return path.exists() and read_json(path).get("iw_samples", 0) >= spec.iw_samples
+
+
 def is_complete(spec: RunSpec) -> bool:
-    return (spec.run_dir / EVALUATION_FILE).exists() and (
+    return is_evaluated(spec) and (
         not spec.reconstruct or (spec.run_dir / RECONSTRUCTION_FILE).exists()) and (
         spec.labels is None or (spec.run_dir / PROBES_FILE).exists())
 
