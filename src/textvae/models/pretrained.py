@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
@@ -122,7 +124,8 @@ def load_pretrained(name_or_path: str, kind: str, weights: bool = True) -> tuple
     def load(**where: Any) -> nn.Module:
         if not weights or torch.get_default_device().type == "meta":  # from_pretrained refuses meta
             return auto.from_config(transformers.AutoConfig.from_pretrained(name_or_path, **where), dtype=torch.float32)
-        return auto.from_pretrained(name_or_path, dtype=torch.float32, **where)
+        with quiet_progress(transformers):  # a bar per tensor group, on every load: noise in a run's log
+            return auto.from_pretrained(name_or_path, dtype=torch.float32, **where)
 
     if Path(name_or_path).is_dir():
         try:
@@ -143,6 +146,19 @@ def load_pretrained(name_or_path: str, kind: str, weights: bool = True) -> tuple
         return model, _hub_tokenizer(transformers, name_or_path, local_only)
     raise ConfigError(f"pretrained model {name_or_path!r} is not a directory, not in the local Hugging Face cache, "
                       f"and could not be downloaded ({reason}); give a directory saved with save_pretrained")
+
+
+@contextmanager
+def quiet_progress(transformers: ModuleType) -> Iterator[None]:
+    """transformers' own progress bars off for a while (as they were after)."""
+    hf_logging = transformers.utils.logging
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_path: str) -> Any:
@@ -236,6 +252,21 @@ class PretrainedDecoder(nn.Module):
         self.z_to_memory = (nn.ModuleList(nn.Linear(latent_dim, 2 * self.heads * self.head_dim)
                                           for _ in range(self.config.num_hidden_layers))
                             if uses_z and z_injection in ("memory", "both") else None)
+        self._start_small(latent_dim)
+
+    def _start_small(self, latent_dim: int) -> None:
+        """z's projections start with outputs a tenth the size of a token embedding (nn.Linear's
+        init gives ~0.6 a component, several times a pretrained embedding: that much noise on every
+        input and memory slot would bury the pretrained model at step 0)."""
+        embedding = self.model.get_input_embeddings().weight
+        if embedding.is_meta:  # counting parameters: no values to size from
+            return
+        size = float(embedding.detach().float().std())
+        std = 0.1 * size / max(1, latent_dim) ** 0.5
+        for layer in [self.z_to_input, *(self.z_to_memory or [])]:
+            if layer is not None:
+                nn.init.normal_(layer.weight, std=std)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, embedded: Tensor, z: Tensor | None, state: PretrainedState | None = None,
                 ) -> tuple[Tensor, PretrainedState]:
