@@ -209,3 +209,28 @@ def test_the_rate_tracks_its_target_with_a_pretrained_decoder(tmp_path, syntheti
                       "150", "--eval-every", "150", "--lr", "0.003", "--batch-size", "16"), capsys)
     rate = [r for r in read_metrics(run) if r["split"] == "valid"][-1]["rate"]
     assert abs(rate - 5) < 1
+
+
+def test_an_experiment_sweeps_a_pretrained_model_beside_a_word_model(tmp_path, synthetic, models, capsys):
+    """figure1 takes --decoder-pretrained: the pretrained run reads its tokenizer, the word model the
+    sweep's vocab.txt; compare, whose floor is a language model trained from scratch, refuses a
+    pretrained decoder before training anything."""
+    out = tmp_path / "sweep"
+    common = ["--train", str(synthetic.train), "--valid", str(synthetic.valid), "--test", str(synthetic.test),
+              "--out", str(out), "--decoder-pretrained", str(models / "gpt2"), "--max-steps", "6", "--iw-samples",
+              "2", "--device", "cpu", "--threads", "1", "--no-progress"]
+    run_ok(["experiment", "figure1", *common, "--models", "lstm-pretrained,lstm-lstm", "--C", "3"], capsys)
+    pretrained, words = load_config(out / "runs" / "lstm-pretrained-C3"), load_config(out / "runs" / "lstm-lstm-C3")
+    assert pretrained.data.vocab is None and (out / "runs" / "lstm-pretrained-C3" / "tokenizer").is_dir()
+    assert pretrained.model.embedding_dim == WIDTH and pretrained.model.decoder_options.decoder_pretrained == str(
+        models / "gpt2")
+    assert words.data.vocab == str(out / "vocab.txt") and words.model.embedding_dim == 64  # the preset's
+    rows = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["model"] for r in rows] == ["lstm-pretrained", "lstm-lstm"]
+    assert all(math.isfinite(r["rate"]) and math.isfinite(r["distortion"]) for r in rows)
+
+    with pytest.raises(SystemExit) as refused:
+        main(["experiment", "compare", *common, "--out", str(tmp_path / "compare"), "--models", "lstm-pretrained"])
+    assert refused.value.code == 2
+    assert "a pretrained decoder has none" in capsys.readouterr().err
+    assert not (tmp_path / "compare" / "runs").exists()

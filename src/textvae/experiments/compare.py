@@ -26,7 +26,7 @@ from textvae.experiments.plots import PlotsUnavailable, plot_compare
 from textvae.experiments.results import cell, markdown_table
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import RunSpec, prepare, run_all, run_name
-from textvae.models.lm import LMConfig
+from textvae.models.lm import LMConfig, word_decoder_kinds
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
 from textvae.training import CONFIG_FILE, DataConfig, LMTrainConfig, holds_run, load_lm, read_metrics, train_lm
@@ -107,6 +107,10 @@ def floor_model(experiment: Experiment) -> tuple[LMConfig, LMTrainConfig]:
     decoder without z, the same size."""
     lm_config, lm_training = experiment.settings.language_model()
     model = experiment.run_config(experiment.models[0], 0.0).model
+    if model.decoder_kind not in word_decoder_kinds():
+        raise ConfigError(f"compare measures {model.model} against a language model of its decoder's kind trained "
+                          f"from scratch, and a {model.decoder_kind} decoder has none; compare a model with a "
+                          f"{', '.join(word_decoder_kinds())} decoder, or train these runs with figure1")
     options = {k: v for k, v in asdict(model.decoder_options).items() if k != "rnn_init"}
     return replace(lm_config, kind=model.decoder_kind, options=options), lm_training
 
@@ -139,6 +143,7 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
     """Train (or reuse) every variant, evaluate each on the test split, and write the comparison."""
     started = time.perf_counter()
     prepare(experiment)
+    floor_model(experiment)  # a decoder with no language model of its kind is refused before any training
     probe = experiment.run_config(experiment.models[0], 0.0).training
     if variants is None:
         steps = probe.max_steps or 0

@@ -93,6 +93,13 @@ class Experiment:
     only: str | None = option(None, "Run one cell only: MODEL:C (e.g. lstm-lstm:15), a run's name (compare: its "
                                     "variant, e.g. lstm-lstm-elbo) or its 0-based index, as a job array's task does on "
                                     "a cluster; a call without it then writes the outputs from the finished runs.")
+    encoder_pretrained: str | None = option(None, "For a model with a pretrained encoder (e.g. pretrained-lstm): "
+                                                  "the model's directory, or a Hugging Face name in the local "
+                                                  "cache.", default_text="the model kind's")
+    decoder_pretrained: str | None = option(None, "For a model with a pretrained decoder (e.g. lstm-pretrained): "
+                                                  "the causal LM's directory, or a Hugging Face name in the local "
+                                                  "cache.", default_text="the model kind's")
+    freeze_pretrained: bool = option(False, "Train only the parts that read z; pretrained weights stay as loaded.")
     # Labels of the test split for probes (textvae.evaluation.probes): a file of JSON lines of factors,
     # or NAME=FILE of plain labels; see `probe_labels`
     labels: str | None = option(None, "Labels of the test split to probe what z encodes: JSON lines of factor -> "
@@ -149,10 +156,18 @@ class Experiment:
                     del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
         training = {"kl_target": kl_target, "seed": self.seed, "device": self.device, "precision": self.precision,
                     **training, **(overrides or {})}
-        return RunConfig(
-            ModelConfig(model=model, **self.settings.model), TrainConfig.from_flat(training, unused="drop"),
-            DataConfig(self.train, self.valid, vocab=str(self.root / "vocab.txt")),
-        )
+        model_config = ModelConfig.from_flat({"model": model, **self.pretrained_options()}, self.settings.model,
+                                             unused="drop")
+        # A model that reads a pretrained tokenizer keeps it as its vocabulary; the others share vocab.txt
+        vocab = None if model_config.reads_tokenizer else str(self.root / "vocab.txt")
+        return RunConfig(model_config, TrainConfig.from_flat(training, unused="drop"),
+                         DataConfig(self.train, self.valid, vocab=vocab))
+
+    def pretrained_options(self) -> dict[str, Any]:
+        """The pretrained models' options given (each model takes those of its kinds)."""
+        given = {"encoder_pretrained": self.encoder_pretrained, "decoder_pretrained": self.decoder_pretrained,
+                 "freeze_pretrained": self.freeze_pretrained or None}
+        return {key: value for key, value in given.items() if value is not None}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"preset_settings": asdict(self.settings)}

@@ -89,6 +89,11 @@ class ModelConfig:
         return self.decoder_options.required_embedding_dim() or self.encoder_options.required_embedding_dim()
 
     @property
+    def reads_tokenizer(self) -> bool:
+        """Whether the run's vocabulary is a pretrained model's tokenizer, not a word list."""
+        return self.decoder_options.reads_tokenizer or self.encoder_options.reads_tokenizer
+
+    @property
     def encoder_kind(self) -> str:
         return parse_model_name(self.model)[0]
 

@@ -96,6 +96,8 @@ class ComponentOptions:
     """Base of an encoder's or decoder's options: checked on construction like every config."""
 
     about: ClassVar[str] = ""
+    # True where `tokenizer()` gives the run's vocabulary (a pretrained kind), without loading it
+    reads_tokenizer: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         check_options(self)

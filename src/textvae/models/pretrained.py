@@ -31,6 +31,7 @@ cache the model came from may be gone.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,7 @@ class FromPretrained:
     or name."""
 
     source: ClassVar[str]
+    reads_tokenizer: ClassVar[bool] = True
     # Not a field (no flag, never saved): True in the options `rebuilt_from` gives, which build the
     # model from the configuration a run saved, with random weights that the run's file replaces.
     weights_from_run: ClassVar[bool] = False
@@ -122,9 +124,10 @@ def load_pretrained(name_or_path: str, kind: str, weights: bool = True) -> tuple
     auto = getattr(transformers, AUTO_CLASSES[kind])
 
     def load(**where: Any) -> nn.Module:
-        if not weights or torch.get_default_device().type == "meta":  # from_pretrained refuses meta
-            return auto.from_config(transformers.AutoConfig.from_pretrained(name_or_path, **where), dtype=torch.float32)
         with quiet_progress(transformers):  # a bar per tensor group, on every load: noise in a run's log
+            if not weights or torch.get_default_device().type == "meta":  # from_pretrained refuses meta
+                config = transformers.AutoConfig.from_pretrained(name_or_path, **where)
+                return auto.from_config(config, dtype=torch.float32)
             return auto.from_pretrained(name_or_path, dtype=torch.float32, **where)
 
     if Path(name_or_path).is_dir():
@@ -150,13 +153,18 @@ def load_pretrained(name_or_path: str, kind: str, weights: bool = True) -> tuple
 
 @contextmanager
 def quiet_progress(transformers: ModuleType) -> Iterator[None]:
-    """transformers' own progress bars off for a while (as they were after)."""
+    """transformers' progress bars and the hub client's retry warnings off for a while (as they were
+    after): the one line textvae says when a model cannot be found is enough."""
     hf_logging = transformers.utils.logging
     was_on = hf_logging.is_progress_bar_enabled()
+    hub = logging.getLogger("huggingface_hub")
+    level = hub.level
     hf_logging.disable_progress_bar()
+    hub.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        hub.setLevel(level)
         if was_on:
             hf_logging.enable_progress_bar()
 
@@ -169,8 +177,13 @@ def load_tokenizer(name_or_path: str) -> Any:
         tokenizer = _directory_tokenizer(transformers, Path(name_or_path))
     else:
         tokenizer = _hub_tokenizer(transformers, name_or_path, True)
-        if tokenizer is None and os.environ.get("HF_HUB_OFFLINE") != "1":
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        if tokenizer is None and not offline:
             tokenizer = _hub_tokenizer(transformers, name_or_path, False)
+        if tokenizer is None:
+            raise ConfigError(f"pretrained model {name_or_path!r} is not a directory, its tokenizer is not in the local "
+                              "Hugging Face cache" + ("" if offline else ", and it could not be downloaded") +
+                              "; give a directory saved with save_pretrained")
     if tokenizer is None:
         raise ConfigError(f"the pretrained model {name_or_path} has no tokenizer saved with it, and a run with a "
                           "pretrained model reads its text with the model's tokenizer; save one beside it "
@@ -200,7 +213,8 @@ def _directory_tokenizer(transformers: ModuleType, path: Path) -> Any:
 
 def _hub_tokenizer(transformers: ModuleType, name: str, local_only: bool) -> Any:
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        with quiet_progress(transformers):
+            tokenizer = transformers.AutoTokenizer.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError, ImportError):  # the model is what was asked for; its tokenizer is a bonus
         return None
     return tokenizer if tokenizer.vocab_size else None
