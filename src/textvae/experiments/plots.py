@@ -68,7 +68,13 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
         value = (lambda r, f=key[6:]: probe_value(r, f)) if key.startswith("probe:") else (lambda r, k=key: r.get(k))
         for model in models:
             mine = [r for r in rows_of(rows, model) if value(r) is not None]
-            ax.plot([r["C"] for r in mine], [value(r) for r in mine], marker="o", label=model)
+            spreads = [r.get("spread", {}).get(key) for r in mine]
+            if any(s is not None and s.half_width is not None for s in spreads):  # seeds: 95% intervals
+                errors = [0.0 if s is None or s.half_width is None else s.half_width for s in spreads]
+                ax.errorbar([r["C"] for r in mine], [value(r) for r in mine], yerr=errors, marker="o", capsize=3,
+                            label=model)
+            else:
+                ax.plot([r["C"] for r in mine], [value(r) for r in mine], marker="o", label=model)
         if key.startswith("probe:"):
             ax.set_ylim(0.0, 1.02)  # accuracy and R^2 on one scale, so noise does not look like a trend
         if key.startswith("probe:") and key != "probe:length":
@@ -91,7 +97,9 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
     legend_ax = axes.flat[-1]
     handles, labels = axes.flat[1].get_legend_handles_labels()
     legend_ax.legend(handles, labels, loc="center", fontsize=12, frameon=False)
-    fig.suptitle("Test-split measurements against the target rate C")
+    seeds = max((len(r.get("seeds", [None])) for r in rows), default=1)
+    fig.suptitle("Test-split measurements against the target rate C" +
+                 (f" (mean of {seeds} seeds, bars: 95% interval)" if seeds > 1 else ""))
     _save(plt, fig, path)
     return path
 

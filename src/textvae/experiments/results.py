@@ -17,15 +17,16 @@ METRIC_COLUMNS = ("distortion", "rate", "elbo", "nll_iw", "ppl_iw", "ppl_elbo", 
 
 def write_results(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_seconds: float,
                   stem: str = "results") -> None:
-    """STEM.json (the experiment's settings, each run's config and measurements) and STEM.csv."""
+    """STEM.json (the experiment's settings, each run's config and measurements: every seed's) and
+    STEM.csv (a line per run)."""
     runs = [row | {"config": read_json(experiment.root / "runs" / row["run"] / CONFIG_FILE)} for row in rows]
     write_json(experiment.root / f"{stem}.json",
                {"experiment": experiment.to_dict(), "wall_seconds": round(wall_seconds, 1), "runs": runs})
     table = io.StringIO()
     writer = csv.writer(table)
-    writer.writerow(["model", "C", *METRIC_COLUMNS])
+    writer.writerow(["model", "C", "seed", *METRIC_COLUMNS])
     for row in rows:
-        writer.writerow([row["model"], f"{row['C']:g}", *(row.get(k) for k in METRIC_COLUMNS)])
+        writer.writerow([row["model"], f"{row['C']:g}", row.get("seed"), *(row.get(k) for k in METRIC_COLUMNS)])
     write_atomic(experiment.root / f"{stem}.csv", table.getvalue().encode("utf-8"))
 
 
@@ -36,6 +37,12 @@ def cell(value: float | int | None, digits: int = 2) -> str:
     if isinstance(value, int):
         return str(value)
     return f"{value:.{digits}f}"
+
+
+def spread_cell(row: dict[str, Any], key: str, digits: int = 2) -> str:
+    """A mean over seeds with its 95% interval ('36.91 +- 0.42'), or the value of a one-seed row."""
+    measured = row.get("spread", {}).get(key)
+    return measured.text(digits) if measured is not None else cell(row.get(key), digits)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

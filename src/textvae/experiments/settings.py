@@ -84,7 +84,10 @@ class Experiment:
                                      default_factory=lambda: [3.0, 15.0, 100.0])
     epochs: int | None = option(None, "Epochs per run (overrides the preset).", min=1)
     max_steps: int | None = option(None, "Steps per run (overrides the preset).", min=1)
-    seed: int = option(0, "Seed of every run.", min=0, max=MAX_SEED)
+    seed: int = option(0, "Seed of every run (the first, with --seeds).", min=0, max=MAX_SEED)
+    seeds: list[int] = option(help="How many seeds each cell runs with, from --seed on (3: seeds 0, 1, 2), or a "
+                                   "comma-separated list of seeds (0,5,7). Tables show the mean and a 95% interval.",
+                              min=0, max=MAX_SEED, default_factory=lambda: [1])
     device: str = option("auto", "auto (a GPU where PyTorch sees one, else the CPU), cpu, cuda or cuda:N.")
     precision: str = option("fp32", "Of training and evaluation: fp32, bf16 (autocast) or auto (bf16 where it runs "
                                     "faster).", choices=PRECISIONS)
@@ -112,6 +115,10 @@ class Experiment:
             ModelConfig(model=model)  # validates the name
         if not self.kl_targets:
             raise ConfigError("give at least one C value")
+        if self.seeds == [0]:
+            raise ConfigError("--seeds takes a count of at least 1, or a list of two or more seeds")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"--seeds lists a seed twice: {','.join(map(str, self.seeds))}")
         for split in ("train", "valid", "test"):
             if not Path(getattr(self, split)).is_file():
                 raise ConfigError(f"--{split} {getattr(self, split)}: no such file")
@@ -135,12 +142,21 @@ class Experiment:
         return str(beside) if beside.exists() else None
 
     @property
+    def run_seeds(self) -> list[int]:
+        """The seeds every cell runs with: --seeds as a count from --seed, or as the list given."""
+        if len(self.seeds) == 1:
+            return list(range(self.seed, self.seed + self.seeds[0]))
+        return list(self.seeds)
+
+    @property
     def test_iw_samples(self) -> int:
         return self.settings.iw_samples if self.iw_samples is None else self.iw_samples
 
-    def run_config(self, model: str, kl_target: float, overrides: dict[str, Any] | None = None) -> RunConfig:
-        """The configuration of one run (vocab_size is filled in from the shared vocabulary);
-        `overrides` replace training settings last (an objective and its options, for compare).
+    def run_config(self, model: str, kl_target: float, overrides: dict[str, Any] | None = None,
+                   seed: int | None = None) -> RunConfig:
+        """The configuration of one run (vocab_size is filled in from the shared vocabulary) with
+        `seed` (--seed by default); `overrides` replace training settings last (an objective and
+        its options, for compare).
         Settings that the run's objective has no use for (the preset's annealing for the ELBO)
         are left out."""
         training = dict(self.settings.training)
@@ -154,7 +170,7 @@ class Experiment:
                     training[key] = max(1, round(training[key] * self.max_steps / preset_steps))
                 else:
                     del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
-        training = {"kl_target": kl_target, "seed": self.seed, "device": self.device, "precision": self.precision,
+        training = {"kl_target": kl_target, "seed": self.seed if seed is None else seed, "device": self.device, "precision": self.precision,
                     **training, **(overrides or {})}
         model_config = ModelConfig.from_flat({"model": model, **self.pretrained_options()}, self.settings.model,
                                              unused="drop")

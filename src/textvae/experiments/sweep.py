@@ -50,6 +50,8 @@ class RunSpec:
     iw_samples: int
     reconstruct: bool = False
     labels: str | None = None  # probe the test split against these labels (probes.json)
+    seed: int = 0
+    first_seed: bool = True  # the experiment's --seed: its runs keep the names of one-seed sweeps
 
     @property
     def name(self) -> str:
@@ -57,12 +59,15 @@ class RunSpec:
 
     @property
     def cell(self) -> str:
-        """How --only names this run: MODEL:C, or the run's name where it has no target rate."""
-        return f"{self.model}:{self.kl_target:g}" if self.kl_target is not None else self.name
+        """How --only names this run: MODEL:C (MODEL:C:seedN for a seed after --seed), or the run's
+        name where it has no target rate."""
+        if self.kl_target is None:
+            return self.name
+        return f"{self.model}:{self.kl_target:g}" + ("" if self.first_seed else f":seed{self.seed}")
 
 
 def select_cell(specs: Sequence[RunSpec], only: str) -> RunSpec:
-    """The run --only names: by MODEL:C, by run name, or by its 0-based index in the sweep."""
+    """The run --only names: by MODEL:C[:seedN], by run name, or by its 0-based index in the sweep."""
     for index, spec in enumerate(specs):
         if only in (spec.cell, spec.name, str(index)):
             return spec
@@ -70,16 +75,23 @@ def select_cell(specs: Sequence[RunSpec], only: str) -> RunSpec:
     raise ConfigError(f"--only {only!r} names no run of this sweep; its runs are {names}")
 
 
-def run_name(model: str, kl_target: float) -> str:
-    return f"{model}-C{kl_target:g}"
+def seed_suffix(seed: int, first_seed: int) -> str:
+    """'' for the experiment's --seed (the names one-seed sweeps always had), else '-seedN'."""
+    return "" if seed == first_seed else f"-seed{seed}"
+
+
+def run_name(model: str, kl_target: float, seed: int = 0, first_seed: int = 0) -> str:
+    return f"{model}-C{kl_target:g}{seed_suffix(seed, first_seed)}"
 
 
 def plan_runs(experiment: Experiment, models: Sequence[str], kl_targets: Sequence[float],
               reconstruct: bool = False) -> list[RunSpec]:
+    """Every (model, C, seed) run, seeds innermost."""
     return [
-        RunSpec(model, c, experiment.root / "runs" / run_name(model, c), experiment.run_config(model, c),
-                experiment.test, experiment.test_iw_samples, reconstruct, experiment.probe_labels)
-        for model in models for c in kl_targets
+        RunSpec(model, c, experiment.root / "runs" / run_name(model, c, seed, experiment.seed),
+                experiment.run_config(model, c, seed=seed), experiment.test, experiment.test_iw_samples,
+                reconstruct, experiment.probe_labels, seed, seed == experiment.seed)
+        for model in models for c in kl_targets for seed in experiment.run_seeds
     ]
 
 
@@ -91,11 +103,15 @@ def _setting(key: str, value: Any) -> Any:
     return os.path.abspath(value) if key in ("train", "valid", "test") and isinstance(value, str) else value
 
 
-def prepare(experiment: Experiment) -> None:
+def prepare(experiment: Experiment, takes_seeds: bool = False) -> None:
     """Create the experiment directory, its shared vocabulary and experiment.json.
 
     Several experiments (figure1, table1, table2) may share a directory, and so reuse each other's
-    runs, when they agree on the settings a run depends on (SHARED_SETTINGS)."""
+    runs, when they agree on the settings a run depends on (SHARED_SETTINGS). An experiment whose
+    tables do not show seeds yet (not `takes_seeds`) refuses more than one."""
+    if not takes_seeds and len(experiment.run_seeds) > 1:
+        raise ConfigError(f"experiment {experiment.name} runs one seed for now (figure1 takes several); "
+                          "leave out --seeds")
     experiment.root.mkdir(parents=True, exist_ok=True)
     # Cells of one sweep may start at once on a cluster: one at a time writes these shared files.
     with run_lock(experiment.root, wait=600.0):
@@ -208,7 +224,8 @@ def complete_run(spec: RunSpec, device: str | None = None, progress: bool = Fals
     if not (spec.run_dir / EVALUATION_FILE).exists():  # written only once training has finished
         ensure_trained(spec, progress)
     with run_lock(spec.run_dir):  # evaluation.json and reconstruction.json are written into the run
-        row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "run": spec.name, **ensure_evaluated(spec)}
+        row: dict[str, Any] = {"model": spec.model, "C": spec.kl_target, "seed": spec.seed, "run": spec.name,
+                               **ensure_evaluated(spec)}
         if spec.reconstruct:
             row["reconstruction"] = ensure_reconstructed(spec)["buckets"]
         if spec.labels is not None:

@@ -1,0 +1,115 @@
+"""Seeds in the experiments: cells x seeds planned, named, reused and sharded; means with 95%
+intervals checked by hand; verdicts judged against the spread between seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from textvae.cli import main
+from textvae.data.synthetic import write_corpus
+from textvae.errors import ConfigError
+from textvae.experiments import sweep
+from textvae.experiments.figure1 import distortion_trend, run_figure1
+from textvae.experiments.stats import differs, seed_means, spread
+from textvae.experiments.sweep import Experiment, plan_runs
+
+STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus"), n_sentences=400, seed=0).train.parent
+
+
+def experiment(root: Path, corpus: Path, **changes) -> Experiment:
+    settings = dict(name="figure1", train=str(corpus / "train.txt"), valid=str(corpus / "valid.txt"),
+                    test=str(corpus / "test.txt"), out=str(root), models=["lstm-lstm"], kl_targets=[3.0],
+                    max_steps=STEPS, device="cpu", seeds=[2])
+    return Experiment(**(settings | changes))
+
+
+def test_the_interval_is_the_hand_computed_t_interval():
+    # values 1, 2, 3, 4: mean 2.5, sample sd sqrt(5/3); t(0.975, 3 df) = 3.182 from a printed t-table
+    measured = spread([1.0, 2.0, 3.0, 4.0])
+    assert measured.mean == 2.5 and measured.n == 4
+    assert measured.sd == pytest.approx(math.sqrt(5 / 3))
+    assert measured.half_width == pytest.approx(3.182 * math.sqrt(5 / 3) / 2, rel=1e-3)
+    assert measured.low == pytest.approx(2.5 - measured.half_width) and measured.text() == "2.50 +- 2.05"
+    one = spread([7.0])
+    assert one.sd is None and one.half_width is None and one.text() == "7.00"
+
+
+def test_two_cells_differ_only_beyond_their_spread():
+    assert differs(spread([30.0, 30.1, 29.9]), spread([31.0, 31.1, 30.9])) is True
+    assert differs(spread([30.0, 31.0, 29.0]), spread([30.5, 31.5, 29.5])) is False
+    assert differs(spread([30.0]), spread([31.0, 31.1])) is None
+
+
+def test_seed_means_average_each_cell_and_keep_every_run():
+    rows = [{"model": "m", "C": 3.0, "seed": s, "run": f"r{s}", "distortion": d, "nll_iw": None}
+            for s, d in ((0, 10.0), (1, 12.0))] + [{"model": "m", "C": 5.0, "seed": 0, "run": "q", "distortion": 9.0,
+                                                    "nll_iw": 1.0}]
+    merged = seed_means(rows, lambda r: (r["model"], r["C"]), ["distortion", "nll_iw"])
+    assert [(r["C"], r["distortion"], r["runs"]) for r in merged] == [(3.0, 11.0, ["r0", "r1"]), (5.0, 9.0, ["q"])]
+    assert merged[0]["spread"]["distortion"].n == 2 and merged[0]["nll_iw"] is None
+    assert merged[1]["spread"]["distortion"].half_width is None
+
+
+def test_a_rise_of_d_is_a_difference_only_when_the_seeds_agree_on_it():
+    def rows(sd: float) -> list[dict]:
+        runs = [{"model": "m", "C": c, "seed": s, "run": f"{c}-{s}", "distortion": d + sd * k}
+                for c, d in ((30.0, 30.0), (60.0, 30.6)) for s, k in ((0, -1), (1, 0), (2, 1))]
+        return seed_means(runs, lambda r: (r["model"], r["C"]), ["distortion"])
+
+    assert distortion_trend("m", rows(0.05)).agrees is False  # tight seeds: a 0.6-nat rise is real
+    wide = distortion_trend("m", rows(1.0))
+    assert wide.agrees is True and "spread between seeds" in wide.observed
+    one_seed = [{"model": "m", "C": 30.0, "distortion": 30.0}, {"model": "m", "C": 60.0, "distortion": 30.6}]
+    assert distortion_trend("m", one_seed).agrees is True  # within the 1-nat allowance of one seed
+
+
+def test_cells_times_seeds_are_planned_with_the_first_seed_keeping_the_old_names(corpus, tmp_path):
+    specs = plan_runs(experiment(tmp_path, corpus, seeds=[3], kl_targets=[3.0, 5.0]), ["lstm-lstm"], [3.0, 5.0])
+    assert [s.name for s in specs] == ["lstm-lstm-C3", "lstm-lstm-C3-seed1", "lstm-lstm-C3-seed2",
+                                       "lstm-lstm-C5", "lstm-lstm-C5-seed1", "lstm-lstm-C5-seed2"]
+    assert [s.config.training.seed for s in specs] == [0, 1, 2] * 2
+    assert [s.cell for s in specs[:3]] == ["lstm-lstm:3", "lstm-lstm:3:seed1", "lstm-lstm:3:seed2"]
+    listed = plan_runs(experiment(tmp_path, corpus, seed=4, seeds=[4, 9]), ["lstm-lstm"], [3.0])
+    assert [(s.name, s.config.training.seed) for s in listed] == [("lstm-lstm-C3", 4), ("lstm-lstm-C3-seed9", 9)]
+    with pytest.raises(ConfigError, match="twice"):
+        experiment(tmp_path, corpus, seeds=[1, 1])
+    with pytest.raises(ConfigError, match="at least 1"):
+        experiment(tmp_path, corpus, seeds=[0])
+
+
+def test_a_sweep_with_seeds_is_sharded_gathered_and_reused(corpus, tmp_path, monkeypatch):
+    out = tmp_path / "sweep"
+    common = ["experiment", "figure1", "--train", str(corpus / "train.txt"), "--valid", str(corpus / "valid.txt"),
+              "--test", str(corpus / "test.txt"), "--out", str(out), "--models", "lstm-lstm", "--C", "3,8",
+              "--max-steps", str(STEPS), "--seeds", "2", "--device", "cpu", "--no-progress"]
+    for only in ("lstm-lstm:3", "lstm-lstm:3:seed1", "lstm-lstm-C8", "3"):
+        with pytest.raises(SystemExit) as done:
+            main([*common, "--only", only])
+        assert done.value.code == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["lstm-lstm-C3", "lstm-lstm-C3-seed1",
+                                                               "lstm-lstm-C8", "lstm-lstm-C8-seed1"]
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    rows = run_figure1(experiment(out, corpus, kl_targets=[3.0, 8.0]), progress=False)
+    assert [(r["C"], r["seed"]) for r in rows] == [(3.0, 0), (3.0, 1), (8.0, 0), (8.0, 1)]
+    assert rows[0]["distortion"] != rows[1]["distortion"]  # two seeds, two runs
+    saved = json.loads((out / "results.json").read_text())["runs"]
+    assert [r["seed"] for r in saved] == [0, 1, 0, 1]
+    assert (out / "results.csv").read_text().splitlines()[0].startswith("model,C,seed,")
+    report = (out / "report.md").read_text()
+    assert "each cell is the mean of 2 runs" in report and " +- " in report
+
+
+def test_an_experiment_without_seeded_tables_refuses_several_seeds(corpus, tmp_path):
+    from textvae.experiments.compare import run_compare
+
+    with pytest.raises(ConfigError, match="one seed for now"):
+        run_compare(experiment(tmp_path, corpus, name="compare"), progress=False)
