@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 
 from textvae.data.synthetic import write_corpus
 from textvae.runtime import describe_environment, environment
+from textvae.training import reproducible_metrics
 
 
 def train_command(train: Path, valid: Path, out: Path, args: argparse.Namespace) -> list[str]:
@@ -41,7 +42,7 @@ def resume_command(run: Path) -> list[str]:
 
 
 def same_run(a: Path, b: Path) -> tuple[bool, str]:
-    if (a / "metrics.jsonl").read_text() != (b / "metrics.jsonl").read_text():
+    if reproducible_metrics(a) != reproducible_metrics(b):
         return False, "metrics.jsonl differs"
     for name in ("last.safetensors", "model.safetensors"):
         x, y = load_file(a / name), load_file(b / name)

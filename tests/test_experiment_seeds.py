@@ -108,8 +108,42 @@ def test_a_sweep_with_seeds_is_sharded_gathered_and_reused(corpus, tmp_path, mon
     assert "each cell is the mean of 2 runs" in report and " +- " in report
 
 
+def test_compare_runs_each_variant_once_a_seed_and_shows_intervals(corpus, tmp_path, monkeypatch):
+    from textvae.experiments.compare import run_compare, select_variants
+
+    out = tmp_path / "compare"
+    common = ["experiment", "compare", "--train", str(corpus / "train.txt"), "--valid", str(corpus / "valid.txt"),
+              "--test", str(corpus / "test.txt"), "--out", str(out), "--models", "lstm-lstm", "--C", "3",
+              "--variants", "elbo,beta-c", "--max-steps", str(STEPS), "--seeds", "2", "--iw-samples", "2",
+              "--device", "cpu", "--no-progress"]
+    with pytest.raises(SystemExit) as done:
+        main([*common, "--only", "lstm-lstm-elbo-seed1"])  # one (variant, seed) of a job array
+    assert done.value.code == 0 and [p.name for p in (out / "runs").iterdir()] == ["lstm-lstm-elbo-seed1"]
+    assert not (out / "compare.md").exists()
+    with pytest.raises(SystemExit) as done:
+        main(common)
+    assert done.value.code == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["lstm-lstm-C3", "lstm-lstm-C3-seed1",
+                                                               "lstm-lstm-elbo", "lstm-lstm-elbo-seed1"]
+    saved = json.loads((out / "compare.json").read_text())
+    assert [(r["variant"], r["seed"]) for r in saved["runs"]] == [("elbo", 0), ("elbo", 1), ("beta-c-C3", 0),
+                                                                  ("beta-c-C3", 1)]
+    elbo = saved["variants"][0]
+    assert elbo["spread"]["rate"]["n"] == 2 and elbo["rate"] == pytest.approx(
+        (saved["runs"][0]["rate"] + saved["runs"][1]["rate"]) / 2)
+    assert [line.split(",")[2] for line in (out / "compare.csv").read_text().splitlines()] == [
+        "seed", "0", "1", "0", "1"]
+    table = (out / "compare.md").read_text()
+    assert "each row is the mean of 2 runs" in table and " +- " in table
+    assert "Training time of the 4 runs in this table" in table and "finished runs are reused" in table
+    monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
+    exp = experiment(out, corpus, name="compare", iw_samples=2)
+    rows = run_compare(exp, select_variants(exp, ["elbo", "beta-c"]), progress=False)
+    assert [(r["variant"], r["seeds"]) for r in rows] == [("elbo", [0, 1]), ("beta-c-C3", [0, 1])]
+
+
 def test_an_experiment_without_seeded_tables_refuses_several_seeds(corpus, tmp_path):
-    from textvae.experiments.compare import run_compare
+    from textvae.experiments.table1 import run_table1
 
     with pytest.raises(ConfigError, match="one seed for now"):
-        run_compare(experiment(tmp_path, corpus, name="compare"), progress=False)
+        run_table1(experiment(tmp_path, corpus, name="table1"), progress=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -365,9 +366,11 @@ def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path)
 
     experiment = tiny_experiment(tmp_path / "compare", corpus, name="compare", models=["lstm-lstm"],
                                  kl_targets=[3.0, 8.0], iw_samples=4)
-    variants = default_variants(STEPS, 6, experiment.kl_targets)
+    variants = default_variants(STEPS, experiment.kl_targets)
     assert [v.name for v in variants] == ["elbo", "anneal", "cyclical", "free-bits", "aggressive", "ae-free-bits",
                                           "beta-c-C3", "beta-c-C8"]
+    assert "aggressive_until" not in variants[4].training  # no cap by default (He et al. have none)
+    variants[4] = dataclasses.replace(variants[4], training={**variants[4].training, "aggressive_max_updates": 3})
     rows = run_compare(experiment, variants, progress=False)
     root = experiment.root
     configs = {r["variant"]: json.loads((root / "runs" / r["run"] / "config.json").read_text())["training"]
@@ -383,7 +386,10 @@ def test_compare_trains_every_remedy_and_writes_the_comparison(corpus, tmp_path)
     for name in ("elbo", "aggressive", "beta-c-C3", "LSTM language model (no z)", "Against He et al. 2019",
                  "Collapse."):
         assert name in table
-    assert (root / "compare.png").stat().st_size > 10_000
+    assert (root / "compare.png").stat().st_size > 10_000 and (root / "aggressive.png").stat().st_size > 5_000
+    assert "## Aggressive training over its runs" in table and "encoder updates a step on average" in table
+    trajectory = compare["aggressive"]["lstm-lstm-aggressive"]
+    assert trajectory["max_updates"] == 3 and trajectory["aggressive"][0] and trajectory["mean_updates"] <= 3
     with open(root / "compare.csv", newline="") as f:
         assert [r["variant"] for r in csv.DictReader(f)] == [v.name for v in variants]
     # everything is reused on a second call, the language model too
@@ -398,7 +404,7 @@ def test_a_transformer_is_compared_with_a_transformer_language_model_of_its_size
 
     experiment = tiny_experiment(tmp_path / "compare", corpus, name="compare", models=["transformer"],
                                  kl_targets=[3.0], iw_samples=2)
-    variants = [v for v in default_variants(STEPS, 6, [3.0]) if v.name in ("elbo", "beta-c-C3")]
+    variants = [v for v in default_variants(STEPS, [3.0]) if v.name in ("elbo", "beta-c-C3")]
     rows = run_compare(experiment, variants, progress=False)
     assert [r["variant"] for r in rows] == ["elbo", "beta-c-C3"]
     run = json.loads((experiment.root / "runs" / rows[0]["run"] / "config.json").read_text())["model"]
@@ -423,7 +429,7 @@ def test_compare_reuses_the_sweeps_beta_c_runs_and_adds_what_it_measures(corpus,
     monkeypatch.setattr(sweep, "train", lambda run_dir, *a, **k: (trained.append(Path(run_dir).name),
                                                                   real_train(run_dir, *a, **k)))
     experiment = tiny_experiment(root, corpus, name="compare", models=["lstm-lstm"], kl_targets=[3.0])
-    variants = [v for v in default_variants(STEPS, 6, [3.0]) if v.name in ("elbo", "beta-c-C3")]
+    variants = [v for v in default_variants(STEPS, [3.0]) if v.name in ("elbo", "beta-c-C3")]
     rows = run_compare(experiment, variants, progress=False)
     assert trained == ["lstm-lstm-elbo"]
     assert [r["run"] for r in rows] == ["lstm-lstm-elbo", "lstm-lstm-C3"]

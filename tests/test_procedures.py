@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +14,7 @@ from textvae.data.vocab import Vocabulary
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
 from textvae.models import ModelConfig, SentenceVAE
 from textvae.training.procedures import (
-    CONVERGENCE_WINDOW, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
+    CONVERGENCE_WINDOW, AggressivePhase, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
 )
 
 
@@ -42,25 +43,81 @@ def test_encoder_and_decoder_parameters_split_the_model():
     assert any(p is model.to_mu.weight for p in encoder)
 
 
-def scripted(losses: list[float]):
+def scripted(losses: list[float], words: int = 1):
     calls = []
 
-    def update(batch) -> float:
+    def update(batch) -> tuple[float, int]:
         calls.append(batch)
-        return losses[len(calls) - 1]
+        return losses[len(calls) - 1] * words, words
     return update, calls
 
 
-def test_the_aggressive_inner_loop_stops_once_its_loss_stops_falling():
-    # window means 10, 8, 8.5: the third window is no better than the second, so it stops after 45
+def test_the_aggressive_inner_loop_stops_once_its_loss_per_word_rises():
+    # window means 10, 8, 8.5: the third window is worse than the second, so it stops after 45
     losses = [10.0] * CONVERGENCE_WINDOW + [8.0] * CONVERGENCE_WINDOW + [8.5] * CONVERGENCE_WINDOW + [1.0] * 100
     update, calls = scripted(losses)
-    batches = iter(range(1, 1000))
-    assert aggressive_encoder_updates(update, lambda: next(batches), first=0, max_updates=100) == 45
-    assert calls[:3] == [0, 1, 2]  # the step's own batch first, then fresh ones
+    assert aggressive_encoder_updates(update, lambda k: k, first=0, max_updates=100) == 45
+    assert calls[:3] == [0, 1, 2]  # the step's own batch first, then the k-th fresh draw
+    # a window no better (but no worse) than the one before does not stop it (He et al.: strictly higher)
+    update, calls = scripted([10.0] * CONVERGENCE_WINDOW * 2 + [11.0] * 100)
+    assert aggressive_encoder_updates(update, lambda k: k, first=0, max_updates=100) == 45
     # a loss that keeps falling is cut at the cap
     update, calls = scripted([100.0 - i for i in range(200)])
-    assert aggressive_encoder_updates(update, lambda: 0, first=0, max_updates=40) == 40 and len(calls) == 40
+    assert aggressive_encoder_updates(update, lambda k: 0, first=0, max_updates=40) == 40 and len(calls) == 40
+
+
+def he_et_al_inner_loop(losses_and_words: list[tuple[float, int]], limit: int) -> list[int]:
+    """The inner loop of He et al. 2019 (vae-lagging-encoder, text.py), restated step by step as the
+    check of `aggressive_encoder_updates`: `sub_iter` counts from 1 and the loop runs while it is
+    below `limit` (100 there); each pass makes one encoder update on the current batch, adds the
+    batch's summed loss and its word count ((length - 1) * batch size, the symbols predicted) to the
+    window, draws the next batch, and every 15th pass divides the window's loss by its words and
+    breaks if the previous window's value (1e4 at first) minus this one is negative, else keeps
+    this one and empties the window. Returns the indices of the batches it updated on: 0 is the
+    step's own batch, k the k-th fresh draw."""
+    sub_iter, pre_loss, cur_loss, words, batch, used = 1, 1e4, 0.0, 0, 0, []
+    while sub_iter < limit:
+        used.append(batch)
+        loss, batch_words = losses_and_words[len(used) - 1]
+        cur_loss += loss
+        words += batch_words
+        batch += 1
+        if sub_iter % 15 == 0:
+            cur_loss = cur_loss / words
+            if pre_loss - cur_loss < 0:
+                break
+            pre_loss, cur_loss, words = cur_loss, 0.0, 0
+        sub_iter += 1
+    return used
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_inner_loop_makes_the_updates_he_et_al_make(seed):
+    """Random per-batch losses and word counts (batches of unequal length, so the loss per word and
+    the mean of per-batch losses disagree): both loops update on the same batches in the same
+    order and stop at the same update. Their loop's `sub_iter < 100` allows 99 updates."""
+    rng = np.random.default_rng(seed)
+    words = rng.integers(20, 400, size=200)
+    per_word = 5.0 + 0.3 * rng.standard_normal(200) - np.linspace(0, 1.0 + seed * 0.2, 200)
+    script = [(float(w * x), int(w)) for w, x in zip(words, per_word)]
+    calls = []
+
+    def update(batch):
+        calls.append(batch)
+        return script[len(calls) - 1]
+    done = aggressive_encoder_updates(update, lambda k: k, first=0, max_updates=99)
+    assert calls == he_et_al_inner_loop(script, limit=100)
+    assert done == len(calls)
+
+
+def test_the_aggressive_phase_ends_when_the_validation_mi_falls():
+    phase = AggressivePhase(active=True)
+    assert [phase.check(mi) for mi in (0.4, 0.9, 0.9, 1.3, 1.1)] == [False, False, False, False, True]
+    assert not phase.active and phase.last_mi == 1.1
+    assert not phase.check(0.2)  # ended once; later checks change nothing
+    first_below_zero = AggressivePhase(active=True)  # He et al. compare the first check with 0
+    assert first_below_zero.check(-0.02) and not first_below_zero.active
+    assert not AggressivePhase(active=False).check(-1.0)
 
 
 def test_an_encoder_only_update_leaves_the_decoder_alone(tmp_path, tiny_corpus):

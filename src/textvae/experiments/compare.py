@@ -4,15 +4,15 @@ One model and size, one corpus, one evaluation: the ELBO (a vanilla VAE), KL ann
 annealing, free bits, aggressive inference-network training, AE pretraining with free bits, and
 the beta-C objective at three C. Each run is a normal run directory (OUT/runs/MODEL-VARIANT), so
 the sweep machinery trains them resumably and in parallel; a language model of the model's decoder
-kind and size (an LSTM, a Transformer) trained on the same data gives the NLL floor. Writes compare.md / .json / .csv and compare.png.
+kind and size (an LSTM, a Transformer) trained on the same data gives the NLL floor. With --seeds,
+each variant runs once per seed (the --seed run keeps its one-seed name, the others add -seedN) and
+the tables show means with 95% intervals. Writes compare.md / .json / .csv, compare.png and, with
+aggressive training, aggressive.png (`compare_report`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -21,20 +21,22 @@ from typing import Any
 
 from textvae.data.corpus import load_corpus
 from textvae.errors import ConfigError
-from textvae.evaluation import evaluate_lm, perplexity
-from textvae.experiments.plots import PlotsUnavailable, plot_compare
-from textvae.experiments.results import cell, markdown_table
+from textvae.evaluation import evaluate_lm
+from textvae.experiments.compare_report import (
+    COLUMNS, aggressive_trajectory, compare_csv, compare_markdown, lm_name,
+)
+from textvae.experiments.plots import PlotsUnavailable, plot_aggressive, plot_compare
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
-from textvae.experiments.sweep import RunSpec, prepare, run_all, run_name
+from textvae.experiments.stats import seed_means
+from textvae.experiments.sweep import RunSpec, prepare, run_all, run_name, seed_suffix
 from textvae.models.lm import LMConfig, word_decoder_kinds
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
-from textvae.training import CONFIG_FILE, DataConfig, LMTrainConfig, holds_run, load_lm, read_metrics, train_lm
+from textvae.training import DataConfig, LMTrainConfig, holds_run, load_lm, train_lm
 
 log = logging.getLogger(__name__)
 
 COMPARE_C = (3.0, 15.0, 100.0)
-COLLAPSED_BELOW = 1.0  # nats of rate: a run under this has (all but) collapsed
 FREE_BITS_PER_DIMENSION = 0.125  # nats: with 32 latent dimensions a floor of 4 nats, about what He et al.'s
 #                                  aggressive VAE keeps on Yelp (KL 3.7-3.8)
 COMPARE_IW_SAMPLES = 100  # importance samples for the test NLL where the preset skips it (cpu-small)
@@ -55,14 +57,9 @@ class Variant:
         return "beta-c" if self.kl_target is not None else self.name
 
 
-def default_variants(total_steps: int, eval_every: int | None, kl_targets: Sequence[float]) -> list[Variant]:
+def default_variants(total_steps: int, kl_targets: Sequence[float]) -> list[Variant]:
     """The remedies compared by default, set for a run of `total_steps` steps."""
     half, third = max(1, total_steps // 2), max(1, total_steps // 3)
-    # Aggressive training checks the validation MI at every evaluation (He et al. checked every epoch).
-    # On a CPU budget it evaluates four times as often, and ends after a twelfth of the run at the
-    # latest: each of its steps costs up to 30 encoder updates more.
-    often = max(1, (eval_every or total_steps // 6) // 4)
-    aggressive_until = max(1, total_steps // 12)
     return [
         Variant("elbo", "ELBO: D + KL (a vanilla VAE)", {"objective": "elbo"}),
         Variant("anneal", f"KL annealing: the KL weight rises linearly 0 -> 1 over {half} steps (Bowman et al. "
@@ -72,10 +69,11 @@ def default_variants(total_steps: int, eval_every: int | None, kl_targets: Seque
         Variant("free-bits", f"free bits: at least {FREE_BITS_PER_DIMENSION:g} nats a latent dimension "
                              "(Kingma et al. 2016)",
                 {"objective": "free-bits", "free_bits": FREE_BITS_PER_DIMENSION, "fb_mode": "dim"}),
-        Variant("aggressive", "aggressive inference-network training until the validation MI stops rising (or "
-                              f"step {aggressive_until}), at most 30 encoder updates a step (He et al. 2019)",
-                {"objective": "elbo", "aggressive": True, "aggressive_max_updates": 30, "eval_every": often,
-                 "aggressive_until": aggressive_until}),
+        Variant("aggressive", "aggressive inference-network training as He et al. 2019 specify it: before each "
+                              "step, the encoder (with an embedding of its own) alone is updated on random batches "
+                              "until its loss per word stops falling (at most 100 updates), until the validation "
+                              "MI, checked each epoch, falls; the ELBO, no cap on the phase",
+                {"objective": "elbo", "aggressive": True}),
         Variant("ae-free-bits", f"AE pretraining for {third} steps, decoder reset, then free bits "
                                 f"({FREE_BITS_PER_DIMENSION:g} nats a dimension; Li et al. 2019)",
                 {"objective": "free-bits", "free_bits": FREE_BITS_PER_DIMENSION, "fb_mode": "dim",
@@ -86,20 +84,23 @@ def default_variants(total_steps: int, eval_every: int | None, kl_targets: Seque
 
 
 def plan_compare(experiment: Experiment, variants: Sequence[Variant], iw_samples: int) -> list[RunSpec]:
+    """Every (variant, seed) run, seeds innermost."""
     model = experiment.models[0]
-    return [RunSpec(model, v.kl_target, run_dir(experiment, model, v),
-                    experiment.run_config(model, v.kl_target or 0.0, v.training), experiment.test, iw_samples,
-                    reconstruct=True) for v in variants]
+    return [RunSpec(model, v.kl_target, run_dir(experiment, model, v, seed),
+                    experiment.run_config(model, v.kl_target or 0.0, v.training, seed=seed), experiment.test,
+                    iw_samples, reconstruct=True, seed=seed, first_seed=seed == experiment.seed)
+            for v in variants for seed in experiment.run_seeds]
 
 
-def run_dir(experiment: Experiment, model: str, variant: Variant) -> Path:
-    """Where a variant's run lives. A beta-C run is the sweep's run of that C (figure1 and compare
-    in one --out train it once); a directory from before that kept it as MODEL-beta-c-C<C> still
-    has it there."""
-    own = experiment.root / "runs" / f"{model}-{variant.name}"
+def run_dir(experiment: Experiment, model: str, variant: Variant, seed: int | None = None) -> Path:
+    """Where a variant's run of `seed` (--seed by default) lives. A beta-C run is the sweep's run of
+    that C and seed (figure1 and compare in one --out train it once); a directory from before that
+    kept it as MODEL-beta-c-C<C> still has it there."""
+    seed = experiment.seed if seed is None else seed
+    own = experiment.root / "runs" / f"{model}-{variant.name}{seed_suffix(seed, experiment.seed)}"
     if variant.kl_target is None or holds_run(own):
         return own
-    return experiment.root / "runs" / run_name(model, variant.kl_target)
+    return experiment.root / "runs" / run_name(model, variant.kl_target, seed, experiment.seed)
 
 
 def floor_model(experiment: Experiment) -> tuple[LMConfig, LMTrainConfig]:
@@ -142,149 +143,54 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
                 progress: bool = True) -> list[dict[str, Any]]:
     """Train (or reuse) every variant, evaluate each on the test split, and write the comparison."""
     started = time.perf_counter()
-    prepare(experiment)
+    prepare(experiment, takes_seeds=True)
     floor_model(experiment)  # a decoder with no language model of its kind is refused before any training
     probe = experiment.run_config(experiment.models[0], 0.0).training
     if variants is None:
         steps = probe.max_steps or 0
-        variants = default_variants(steps, probe.eval_every, experiment.kl_targets)
+        variants = default_variants(steps, experiment.kl_targets)
     iw_samples = experiment.iw_samples if experiment.iw_samples is not None else (
         experiment.settings.iw_samples or COMPARE_IW_SAMPLES)
-    rows = run_all(plan_compare(experiment, variants, iw_samples), jobs, experiment.device, progress, experiment.only)
+    specs = plan_compare(experiment, variants, iw_samples)
+    runs = run_all(specs, jobs, experiment.device, progress, experiment.only)
     if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them
-        return rows
-    for variant, row in zip(variants, rows):
-        row.update(variant=variant.name, about=variant.about, samples=prior_samples(experiment, row),
-                   run_dir=str(experiment.root / "runs" / row["run"]),
-                   bleu4=next(b["bleu4"] for b in row["reconstruction"] if b["bucket"] == "all"))
+        return runs
+    seeds = len(experiment.run_seeds)
+    for index, run in enumerate(runs):
+        variant = variants[index // seeds]
+        run.update(variant=variant.name, about=variant.about, run_dir=str(specs[index].run_dir),
+                   bleu4=next(b["bleu4"] for b in run["reconstruction"] if b["bucket"] == "all"))
+    rows = seed_means(runs, lambda r: r["variant"], COLUMNS)
+    for row in rows:
+        row["samples"] = prior_samples(experiment, row)  # the first seed's model
     floor = language_model_floor(experiment)
     wall = time.perf_counter() - started
-    write_json(experiment.root / "compare.json", {"experiment": experiment.to_dict(), "iw_samples": iw_samples,
-                                                  "wall_seconds": round(wall, 1), "language_model": floor,
-                                                  "runs": rows})
-    write_atomic(experiment.root / "compare.csv", compare_csv(rows).encode("utf-8"))
-    try:
-        figure = plot_compare(rows, {**floor, "label": lm_name(floor)}, experiment.root / "compare.png")
-    except PlotsUnavailable as err:
-        log.warning("%s; compare.png not written", err)
-        figure = None
-    write_text(experiment.root / "compare.md", compare_markdown(experiment, rows, floor, iw_samples, wall, figure))
+    write_json(experiment.root / "compare.json", {
+        "experiment": experiment.to_dict(), "iw_samples": iw_samples, "wall_seconds": round(wall, 1),
+        "language_model": floor, "runs": runs,
+        "variants": [{**row, "spread": {k: v.to_dict() for k, v in row["spread"].items()}} for row in rows],
+        "aggressive": {run["run"]: aggressive_trajectory(Path(run["run_dir"]))
+                       for run in runs if run["variant"] == "aggressive"}})
+    write_atomic(experiment.root / "compare.csv", compare_csv(runs).encode("utf-8"))
+    figures = draw_figures(experiment, rows, runs, floor)
+    write_text(experiment.root / "compare.md", compare_markdown(experiment, rows, floor, iw_samples, wall, figures))
     return rows
 
 
-def lm_name(floor: dict[str, Any]) -> str:
-    """'LSTM', 'Transformer': the floor language model's kind, for tables and plots."""
-    return {"lstm": "LSTM", "gru": "GRU", "cnn": "gated CNN"}.get(floor["kind"], floor["kind"].capitalize())
-
-
-COLUMNS = ("rate", "mi", "au", "distortion", "nll_iw", "ppl_iw", "bleu4", "mu_norm_sq")
-
-
-def compare_csv(rows: Sequence[dict[str, Any]]) -> str:
-    table = io.StringIO()
-    writer = csv.writer(table)
-    writer.writerow(["variant", "C", *COLUMNS])
-    for row in rows:
-        writer.writerow([row["variant"], "" if row["C"] is None else f"{row['C']:g}", *(row.get(k) for k in COLUMNS)])
-    return table.getvalue()
-
-
-def compare_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], floor: dict[str, Any], iw_samples: int,
-                     wall_seconds: float, figure: Any) -> str:
-    header = ["variant", "R", "MI", "AU", "D", f"NLL (IW, K={iw_samples})", "PPL (IW)", "BLEU-4", "||mu||^2"]
-    body = [[row["variant"], cell(row["rate"]), cell(row["mi"]), cell(row["au"]), cell(row["distortion"]),
-             cell(row["nll_iw"]), cell(row["ppl_iw"]), cell(row["bleu4"]), cell(row["mu_norm_sq"], 3)] for row in rows]
-    lm_ppl = perplexity(floor["cross_entropy"])
-    body.append([f"{lm_name(floor)} language model (no z)", "-", "-", "-", "-", cell(floor["nll"]), cell(lm_ppl), "-", "-"])
-    lines = [
-        "# Remedies for posterior collapse, compared",
-        "",
-        f"Preset `{experiment.preset}` ({experiment.settings.about}); {experiment.models[0]}; seed {experiment.seed}; "
-        f"trained on `{experiment.train}`, best-validation weights, every number on the test split `{experiment.test}` "
-        f"(nats per sentence). NLL by importance sampling with K = {iw_samples}; BLEU-4 of greedy reconstructions from "
-        "the posterior mean (all lengths); MI by He et al.'s estimator over the whole test split. Wall time of this "
-        f"invocation: {wall_seconds / 60:.1f} min.",
-        "",
-        markdown_table(header, body),
-        "",
-        *(["![NLL and MI against the rate](compare.png)", ""] if figure is not None else []),
-        "What each run is:",
-        "",
-        *(f"- `{row['variant']}`: {row['about']}" for row in rows),
-        "",
-        "## Reading",
-        "",
-        *reading(rows, floor),
-        "",
-        "## Greedy samples from the prior",
-        "",
-        *(f"- `{row['variant']}`: " + " / ".join(row["samples"]) for row in rows),
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def aggressive_why(row: dict[str, Any]) -> str:
-    """What the aggressive run's own metrics and settings say about why it did not hold a rate."""
-    run = Path(row["run_dir"]) if "run_dir" in row else None
-    if run is None:
-        return "see its metrics.jsonl"
-    training = read_json(run / CONFIG_FILE)["training"]
-    phase = [r for r in read_metrics(run) if r["split"] == "valid" and r.get("aggressive")]
-    mis = ", ".join(f"{r['mi']:.2f}" for r in phase) or "none measured"
-    return (f"the validation MI during its aggressive phase was {mis}, so the encoder never found information to "
-            f"hold before the phase ended at step {training.get('aggressive_until')} (a compute cap; He et al. run it "
-            f"until the MI stops rising), with at most {training.get('aggressive_max_updates')} encoder updates a "
-            "step where He et al. allow 100, Adam where they use SGD, and 15-word sentences that an LSTM decoder "
-            "models well without z")
-
-
-def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
-    """The table in words, next to He et al. 2019's Table 1 on Yelp."""
-    by = {row["variant"]: row for row in rows}
-    lines = []
-    collapsed = [r["variant"] for r in rows if r["rate"] < COLLAPSED_BELOW]
-    kept = [r["variant"] for r in rows if r["rate"] >= COLLAPSED_BELOW]
-    lines.append(f"- **Collapse.** Rate under {COLLAPSED_BELOW:g} nat: {', '.join(collapsed) or 'none'}; a rate "
-                 f"the code keeps: {', '.join(kept) or 'none'}.")
-    he = []
-    for name, paper in (("elbo", "the VAE collapses (KL 0.0)"), ("anneal", "the VAE with annealing collapses too "
-                                                                          "(KL 0.0)")):
-        if name in by:
-            r = by[name]
-            agrees = r["rate"] < COLLAPSED_BELOW
-            he.append(f"{paper}; here {name} ends at R = {r['rate']:.2f}, MI = {r['mi']:.2f}: "
-                      f"{'the same' if agrees else 'it does not collapse here'}")
-    if "aggressive" in by:
-        r = by["aggressive"]
-        he.append(f"aggressive training keeps KL 3.7-3.8 and MI 2.3-2.6; here R = {r['rate']:.2f}, MI = {r['mi']:.2f}, "
-                  f"AU = {r['au']}" + ("" if r["rate"] >= COLLAPSED_BELOW else
-                                       f": it collapses here too ({aggressive_why(r)})"))
-    if he:
-        lines.append("- **Against He et al. 2019, Table 1 (Yelp).** " + "; ".join(he) + ".")
-    with_nll = [r for r in rows if r.get("nll_iw") is not None]
-    if with_nll:
-        order = sorted(with_nll, key=lambda r: r["nll_iw"])
-        gaps = ", ".join(f"{r['variant']} {r['nll_iw'] - floor['nll']:+.2f}" for r in order)
-        lines.append(f"- **NLL against the language model's floor** ({floor['nll']:.2f} nats a sentence), best first: "
-                     f"{gaps}. In He et al. the VAEs' NLLs lie close to their LSTM language model's, the best slightly "
-                     "below it; a run far above it paid for its rate with a decoder that has not caught up.")
-    targets = [r for r in rows if r["C"] is not None]
-    if targets:
-        gaps = [(abs(r["rate"] - r["C"]) / r["C"], r) for r in targets if r["C"] > 0]
-        worst = max(gaps, key=lambda g: g[0]) if gaps else None
-        cap = math.log(targets[0]["sentences"])
-        lines.append("- **beta-C.** " + ", ".join(f"C = {r['C']:g}: R = {r['rate']:.2f}, MI = {r['mi']:.2f}"
-                                                   for r in targets)
-                     + (f"; the largest |R - C| is {100 * worst[0]:.1f}% of C" if worst else "")
-                     + f". The MI estimate cannot exceed log N = {cap:.2f} for {targets[0]['sentences']:,} test "
-                       "sentences, so near that value it says the codes tell every sentence apart, not how many "
-                       "nats they hold.")
-    lines.append("- **Why numbers differ from He et al.** They model whole Yelp reviews (an NLL in the hundreds of "
-                 "nats a review) with larger LSTMs trained for many epochs on a GPU; here each sentence has at most "
-                 "15 words, the model is small and a run is a few thousand steps on a CPU. Absolute NLLs are not "
-                 "comparable; the ordering and the collapse pattern are what carry over.")
-    return lines
+def draw_figures(experiment: Experiment, rows: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]],
+                 floor: dict[str, Any]) -> dict[str, Path | None]:
+    """compare.png (every variant against the rate, with the seeds' intervals) and, where aggressive
+    training ran, aggressive.png (its validation MI over training, a line per seed)."""
+    aggressive = {f"seed {r['seed']}": aggressive_trajectory(Path(r["run_dir"])) for r in runs
+                  if r["variant"] == "aggressive"}
+    figures: dict[str, Path | None] = {"compare": None, "aggressive": None}
+    try:
+        figures["compare"] = plot_compare(rows, {**floor, "label": lm_name(floor)}, experiment.root / "compare.png")
+        if aggressive:
+            figures["aggressive"] = plot_aggressive(aggressive, experiment.root / "aggressive.png")
+    except PlotsUnavailable as err:
+        log.warning("%s; compare.png and aggressive.png not written", err)
+    return figures
 
 
 VARIANT_KINDS = ("elbo", "anneal", "cyclical", "free-bits", "aggressive", "ae-free-bits", "beta-c")
@@ -295,7 +201,7 @@ def select_variants(experiment: Experiment, kinds: Sequence[str] | None) -> list
     if kinds is None:
         return None
     probe = experiment.run_config(experiment.models[0], 0.0).training
-    every = default_variants(probe.max_steps or 0, probe.eval_every, experiment.kl_targets)
+    every = default_variants(probe.max_steps or 0, experiment.kl_targets)
     if not kinds:
         raise ConfigError(f"--variants takes a comma-separated list of {', '.join(VARIANT_KINDS)}")
     return [v for v in every if v.kind in kinds]

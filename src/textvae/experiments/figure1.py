@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
-from textvae.experiments.results import METRIC_COLUMNS, cell, markdown_table, spread_cell, write_results
+from textvae.experiments.results import METRIC_COLUMNS, cell, markdown_table, spread_cell, time_text, write_results
 from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
 from textvae.experiments.stats import differs, seed_means
 from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
@@ -169,8 +169,7 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         f"Preset `{experiment.preset}` ({experiment.settings.about}); models {', '.join(experiment.models)}; "
         f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; {seeds_text(experiment)}. "
         f"Measured on the test split `{experiment.test}` ({rows[0]['sentences']} sentences) with each run's "
-        f"best-validation weights. Wall time of this invocation: {wall_seconds / 60:.1f} min "
-        "(runs finished by an earlier invocation are not counted).",
+        f"best-validation weights. {time_text(experiment.root / 'runs', [r['run'] for r in rows], wall_seconds)}",
         "",
         "![Figure 1](figure1.png)" if (experiment.root / "figure1.png").exists() else "(no figure1.png: "
         "install the plot extra, pip install 'textvae[plot]', and re-run to draw it)",

@@ -130,8 +130,15 @@ def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+def half_width(row: dict[str, Any], key: str) -> float:
+    """The 95% interval's half-width of a row's measurement over seeds; 0 with one seed."""
+    measured = row.get("spread", {}).get(key)
+    return 0.0 if measured is None or measured.half_width is None else measured.half_width
+
+
 def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any], path: Path) -> Path:
-    """Against the rate, one labelled point per run: the test NLL above the language model's (the
+    """Against the rate, one labelled point per variant (the mean over seeds, with the 95% intervals
+    of both coordinates where there are several): the test NLL above the language model's (the
     floor), and the MI with its two ceilings, MI = R and log N."""
     import math
 
@@ -140,13 +147,16 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
     for i, row in enumerate(rows):
         colour = "tab:blue" if row["C"] is None else "tab:orange"
         offset = (5, 10 * (i % 4) - 12)  # staggered, so that runs at the same rate stay legible
-        for ax, value in ((nll_ax, None if row.get("nll_iw") is None else row["nll_iw"] - language_model["nll"]),
-                          (mi_ax, row.get("mi"))):
+        for ax, value, key in (
+                (nll_ax, None if row.get("nll_iw") is None else row["nll_iw"] - language_model["nll"], "nll_iw"),
+                (mi_ax, row.get("mi"), "mi")):
             if value is None:
                 continue
-            ax.scatter(row["rate"], value, color=colour)
+            ax.errorbar(row["rate"], value, xerr=half_width(row, "rate"), yerr=half_width(row, key), fmt="o",
+                        color=colour, capsize=3)
             ax.annotate(row["variant"], (row["rate"], value), textcoords="offset points", xytext=offset, fontsize=8)
-    nll_ax.axhline(0.0, color="grey", linestyle="--", label=f"{language_model.get('label', 'LSTM')} language model ({language_model['nll']:.2f})")
+    nll_ax.axhline(0.0, color="grey", linestyle="--",
+                   label=f"{language_model.get('label', 'LSTM')} language model ({language_model['nll']:.2f})")
     nll_ax.set_yscale("symlog", linthresh=1.0)
     nll_ax.set_ylabel("test NLL minus the language model's (nats / sentence, symmetric log)")
     top = max([r["rate"] for r in rows] + [1.0])
@@ -162,6 +172,34 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
         ax.set_xlabel("R: rate (nats, symmetric log)")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
-    fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split")
+    seeds = len(rows[0].get("seeds") or [None])
+    fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split"
+                 + (f": means of {seeds} seeds, bars = 95% intervals" if seeds > 1 else ""))
+    _save(plt, fig, path)
+    return path
+
+
+def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path) -> Path:
+    """The validation MI of aggressive runs at each evaluation, a line per run (filled markers while
+    the phase was on, a dotted line where it ended)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    for index, (label, t) in enumerate(trajectories.items()):
+        colour = f"C{index}"
+        ax.plot(t["steps"], t["mi"], color=colour, label=label)
+        on = [(s, m) for s, m, a in zip(t["steps"], t["mi"], t["aggressive"]) if a]
+        off = [(s, m) for s, m, a in zip(t["steps"], t["mi"], t["aggressive"]) if not a]
+        if on:
+            ax.scatter(*zip(*on), color=colour, zorder=3)
+        if off:
+            ax.scatter(*zip(*off), facecolors="none", edgecolors=colour, zorder=3)
+        if t.get("ended_at") is not None:
+            ax.axvline(t["ended_at"], color=colour, linestyle=":")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("step")
+    ax.set_ylabel("validation I(x; z) (nats)")
+    ax.set_title("Aggressive training: filled while the phase is on, dotted where it ended", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     _save(plt, fig, path)
     return path

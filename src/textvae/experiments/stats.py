@@ -78,7 +78,8 @@ def differs(a: Spread, b: Spread) -> bool | None:
 def seed_means(rows: Sequence[dict[str, Any]], cell_of: Callable[[dict[str, Any]], Hashable],
                keys: Sequence[str]) -> list[dict[str, Any]]:
     """One row per cell (in the order cells first appear): the first seed's row, with each of `keys`
-    replaced by its mean over the cell's seeds (None where a seed did not measure it), and
+    replaced by its mean over the cell's seeds (None where a seed did not measure it; the value
+    itself, an integer stays one, where the cell has one seed), and
     `spread` {key: Spread}, `seeds` and `runs` (every seed's run) added."""
     cells: dict[Hashable, list[dict[str, Any]]] = {}
     for row in rows:
@@ -93,7 +94,7 @@ def seed_means(rows: Sequence[dict[str, Any]], cell_of: Callable[[dict[str, Any]
                 row[key] = None
                 continue
             row["spread"][key] = spread([float(v) for v in values])
-            row[key] = row["spread"][key].mean
+            row[key] = values[0] if len(values) == 1 else row["spread"][key].mean  # one seed: as measured
         row["seeds"] = [m.get("seed") for m in members]
         row["runs"] = [m["run"] for m in members]
         merged.append(row)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from textvae.experiments.results import cell, markdown_table, write_results
+from textvae.experiments.results import cell, markdown_table, time_text, write_results
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.serialization import write_text
@@ -32,7 +32,7 @@ def table1_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], wall
         f"Preset `{experiment.preset}` ({experiment.settings.about}); seed {experiment.seed}; test split "
         f"`{experiment.test}`; best-validation weights. Reconstruction: z = posterior mean, greedy decoding; "
         "corpus BLEU (orders 2 and 4, no smoothing) and sentence-averaged ROUGE-2 / ROUGE-4 F1, x 100, by the "
-        f"source's length in words. Wall time of this invocation: {wall_seconds / 60:.1f} min.",
+        f"source's length in words. {time_text(experiment.root / 'runs', [r['run'] for r in rows], wall_seconds)}",
         "",
         markdown_table(header, lines),
         "",

@@ -62,6 +62,10 @@ class ModelConfig:
                                 default_text="the preset's, or a pretrained model's hidden size")
     hidden_dim: int = option(512, "Width of the encoder and decoder layers.", min=1, default_text="the preset's")
     latent_dim: int = option(64, "Size of z.", min=1, default_text="the preset's")
+    # He et al. 2019 give the encoder an embedding of its own: encoder-only updates then reach the
+    # words as the encoder reads them. A run starting with --aggressive takes one unless told not to.
+    own_encoder_embedding: bool | None = option(None, "The encoder reads a word embedding of its own instead of "
+                                                      "sharing the decoder's.", default_text="with --aggressive")
     encoder_options: ComponentOptions | None = None  # the encoder kind's options (None: its defaults)
     decoder_options: ComponentOptions | None = None  # the decoder kind's options (None: its defaults)
 

@@ -1,4 +1,6 @@
-"""The sentence VAE: shared embedding, encoder -> q(z|x) = N(mu, diag(exp(logvar))), decoder p(x|z).
+"""The sentence VAE: word embedding, encoder -> q(z|x) = N(mu, diag(exp(logvar))), decoder p(x|z).
+
+The encoder reads the decoder's embedding, or one of its own (`ModelConfig.own_encoder_embedding`).
 
 The encoder and the decoder are the registered kinds the config names (`textvae.models.contracts`)."""
 
@@ -43,6 +45,8 @@ class SentenceVAE(nn.Module):
         self.eos_id = eos_id
         self.pad_id = pad_id
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
+        self.encoder_embedding = (nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=pad_id)
+                                  if config.own_encoder_embedding else None)
         self.encoder: Encoder = ENCODERS[config.encoder_kind].build(config.dims, config.encoder_options)
         self.to_mu = nn.Linear(self.encoder.output_dim, config.latent_dim)
         self.to_logvar = nn.Linear(self.encoder.output_dim, config.latent_dim)
@@ -54,18 +58,21 @@ class SentenceVAE(nn.Module):
     def _adopt_vocabulary_weights(self) -> None:
         """Start the embedding (and `to_vocab`, bias 0) from a pretrained decoder's token embeddings, else
         a pretrained encoder's (`vocabulary_weights`, optional in the contracts), for the ids they
-        cover; the padding row and the ids past the pretrained vocabulary keep their initialisation."""
-        for module in (self.decoder, self.encoder):
-            offered = getattr(module, "vocabulary_weights", None)
-            weights = offered() if offered is not None else None
-            if weights is not None:
-                break
-        else:
-            return
+        cover; the padding row and the ids past the pretrained vocabulary keep their initialisation.
+        An encoder's own embedding starts from a pretrained encoder's."""
         if self.embedding.weight.is_meta:  # counting parameters
             return
-        inputs, outputs = weights
-        for matrix, target in ((inputs, self.embedding.weight), (outputs, self.to_vocab.weight)):
+        offers = {}
+        for name, module in (("decoder", self.decoder), ("encoder", self.encoder)):
+            offered = getattr(module, "vocabulary_weights", None)
+            offers[name] = offered() if offered is not None else None
+        targets = []
+        shared = offers["decoder"] or offers["encoder"]
+        if shared is not None:
+            targets += [(shared[0], self.embedding.weight), (shared[1], self.to_vocab.weight)]
+        if self.encoder_embedding is not None and offers["encoder"] is not None:
+            targets.append((offers["encoder"][0], self.encoder_embedding.weight))
+        for matrix, target in targets:
             if matrix is None:
                 continue
             if matrix.size(1) != target.size(1):
@@ -101,7 +108,8 @@ class SentenceVAE(nn.Module):
 
     def encode(self, tokens: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance, each (batch, latent)."""
-        summary = self.encoder(self.embedding(tokens), lengths)
+        embedding = self.embedding if self.encoder_embedding is None else self.encoder_embedding
+        summary = self.encoder(embedding(tokens), lengths)
         return self.to_mu(summary), self.to_logvar(summary)
 
     @staticmethod

@@ -115,14 +115,24 @@ class TrainConfig:
     aggressive: bool = option(False, "Aggressive inference-network training (He et al. 2019) until the validation "
                                      "MI stops rising.")
     aggressive_max_updates: int = option(100, "--aggressive: encoder-only updates before each step, at most.", min=1)
+    aggressive_check_every: int | None = option(None, "--aggressive: steps between the checks of the validation MI "
+                                                      "that end the phase once it falls.", min=1,
+                                                default_text="each epoch")
     aggressive_until: int | None = option(None, "--aggressive: the step it ends at the latest, whatever the MI does "
-                                                "(a compute budget).", min=0)
+                                                "(a compute cap, off by default).", min=0)
     ae_pretrain_steps: int = option(0, "Train this many steps as an autoencoder (no KL weight), then reset the "
                                        "decoder (Li et al. 2019; with --objective free-bits).", min=0)
     epochs: int | None = option(None, "Epochs to train.", min=1, default_text=f"{DEFAULT_EPOCHS} without --max-steps")
     max_steps: int | None = option(None, "Optimizer steps to train.", min=1)
     batch_size: int = option(128, "Sentences per batch.", min=1)
-    lr: float = option(0.00075, "Adam learning rate.", min=0, min_open=True)
+    optimizer: str = option("adam", "adam, or sgd (He et al. 2019's: --lr 1.0 --grad-clip 5 --lr-decay 0.5).",
+                            choices=("adam", "sgd"))
+    lr: float = option(0.00075, "Learning rate.", min=0, min_open=True)
+    grad_clip: float | None = option(None, "Clip the gradient's norm to this.", min=0, min_open=True)
+    lr_decay: float | None = option(None, "Multiply the learning rate by this when the validation loss has not "
+                                          "improved for --lr-patience evaluations.", min=0, max=1, min_open=True,
+                                    max_open=True)
+    lr_patience: int = option(2, "--lr-decay: evaluations without improvement before a decay.", min=1)
     seed: int = option(0, "Seed of the initialisation, the data order and every draw.", min=0, max=MAX_SEED)
     eval_every: int | None = option(None, "Steps between evaluations.", min=1, default_text="each epoch")
     # A checkpoint is also written at each evaluation. By default one every CHECKPOINT_SECONDS of training,
@@ -184,8 +194,10 @@ class TrainConfig:
             unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
                 raise ConfigError(f"unknown TrainConfig keys: {sorted(unknown)}")
-            return cls(**data)
-        return cls.from_flat(data, unused="drop")  # textvae 0.1.0: every objective's options, flat
+            # Configs from before aggressive_check_every checked the MI at each evaluation.
+            return cls(**{"aggressive_check_every": data.get("eval_every"), **data})
+        # textvae 0.1.0: every objective's options, flat
+        return cls.from_flat({"aggressive_check_every": data.get("eval_every"), **data}, unused="drop")
 
 
 @dataclass
@@ -196,6 +208,10 @@ class RunConfig:
     version: str = field(default=__version__)
     # Where the run trained: one record (versions, CPU, threads, precision used) per start or resume.
     environments: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.model.own_encoder_embedding is None:  # decided here, once, and saved with the run
+            self.model = replace(self.model, own_encoder_embedding=self.training.aggressive)
 
     def to_dict(self) -> dict[str, Any]:
         return {"textvae_version": self.version, "model": self.model.to_dict(), "training": asdict(self.training),
@@ -211,7 +227,9 @@ class RunConfig:
         environments = d.get("environments", [])
         if not isinstance(environments, list):
             raise ConfigError(f"environments must be a list of records, got {type(environments).__name__}")
-        return cls(ModelConfig.from_dict(d["model"]), TrainConfig.from_dict(d["training"]), DataConfig(**data),
+        # Runs saved before own_encoder_embedding shared one embedding, aggressive or not.
+        model = ModelConfig.from_dict({"own_encoder_embedding": False, **d["model"]})
+        return cls(model, TrainConfig.from_dict(d["training"]), DataConfig(**data),
                    str(d.get("textvae_version", "unknown")), environments)
 
 

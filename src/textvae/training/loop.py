@@ -36,8 +36,9 @@ from textvae.progress import progress as progress_bar
 from textvae.progress import say
 from textvae.serialization import optimizer_state_from_checkpoint, save_checkpoint, save_weights
 from textvae.training.config import BEST_WEIGHTS, CHECKPOINT_FILE, CHECKPOINT_SECONDS, LAST_WEIGHTS, RunConfig
+from textvae.training.optim import build_lr_schedule, build_optimizer, clip_gradient
 from textvae.training.procedures import (
-    aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
+    AggressivePhase, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
 )
 from textvae.training.rundir import append_metrics, keep_metrics_until, read_metrics
 
@@ -79,12 +80,13 @@ class Trainer:
             torch.nn.parallel.DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda"
                                                       else None) if self.group.distributed else model)
         self.precision = resolve_precision(tc.precision, self.device)  # "auto" decided for this machine
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr)
+        self.optimizer = build_optimizer(model.parameters(), tc)
+        self.lr_schedule = build_lr_schedule(self.optimizer, tc)
         self.steps_per_epoch = math.ceil(len(train_corpus) / tc.batch_size)
         self.total_steps = tc.total_steps(self.steps_per_epoch)
         self.objective: Objective = tc.build_objective(self.total_steps, self.steps_per_epoch)
-        self.aggressive = tc.aggressive  # until the validation MI stops rising
-        self.last_mi: float | None = None  # at the previous evaluation
+        self.aggressive = AggressivePhase(tc.aggressive)  # until the validation MI stops rising
+        self.seconds = 0.0  # steps, evaluations and saving over every session of the run: its cost, for reports
         self.warned_collapse = False  # the collapse diagnostic is said once a session
         self.step = 0
         self.epoch = 0
@@ -128,10 +130,13 @@ class Trainer:
         bar = progress_bar(total=self.total_steps, initial=self.step, enabled=self.progress, unit="step", desc="train")
         with bar:  # closed however the loop ends, so no reporting thread outlives it
             while self.step < self.total_steps:
+                started = time.perf_counter()
                 stats = self.train_step(self.next_batch())
+                self.seconds += time.perf_counter() - started
+                started = time.perf_counter()
                 self.window["steps"] += 1
-                for key in ("loss", "distortion", "rate"):
-                    self.window[key] += stats[key]
+                for key in ("loss", "distortion", "rate", "encoder_updates"):
+                    self.window[key] += stats.get(key, 0)
                 bar.update(1)
                 if self.step % 10 == 0 or self.step == self.total_steps:
                     steering = {"C": stats["kl_target"]} if "kl_target" in stats else {"w": stats.get("kl_weight", 1.0)}
@@ -139,12 +144,15 @@ class Trainer:
                                     R=f"{stats['rate']:.2f}", **{k: f"{v:.2f}" for k, v in steering.items()})
                 end_of_epoch = self.batch_in_epoch == len(self.epoch_batches)
                 due = self.step % tc.eval_every == 0 if tc.eval_every else end_of_epoch
+                check = self.aggressive.active and (self.step % tc.aggressive_check_every == 0
+                                                    if tc.aggressive_check_every else end_of_epoch)
                 out_of_time = deadline is not None and self.step < self.total_steps and bool(
                     distributed.same_everywhere(float(time.monotonic() > deadline), self.group))  # rank 0's clock
-                if due or out_of_time or self.step == self.total_steps:
-                    self.evaluate_and_save()
+                if due or check or out_of_time or self.step == self.total_steps:
+                    self.evaluate_and_save(check)
                 elif self.checkpoint_due():
                     self.save_checkpoint()
+                self.seconds += time.perf_counter() - started  # evaluating and saving are part of the cost
                 if out_of_time:
                     log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues "
                                 "the run)", tc.time_budget, self.step, self.total_steps)
@@ -162,18 +170,30 @@ class Trainer:
         if tc.ae_pretrain_steps and self.step == tc.ae_pretrain_steps:
             reset_decoder(self.model, self.optimizer)
             log.info("step %d: autoencoder pretraining over; the decoder starts again from scratch", self.step)
-        if self.aggressive and tc.aggressive_until is not None and self.step >= tc.aggressive_until:
-            self.aggressive = False
-            log.info("step %d: aggressive training ends here (--aggressive-until)", self.step)
-        if self.aggressive:
-            inner = aggressive_encoder_updates(
-                lambda b: self.update(b, encoder_parameters(self.model))["loss"], self.next_batch, batch,
-                tc.aggressive_max_updates)
+        if self.aggressive.active and tc.aggressive_until is not None and self.step >= tc.aggressive_until:
+            self.aggressive.end(self.step, "cap")
+            self.say(f"{self.run_dir.name}: step {self.step}: aggressive training ends here, at its compute cap "
+                     "(--aggressive-until), whatever the MI does")
+        if self.aggressive.active:
+            inner = aggressive_encoder_updates(self.update_encoder, self.random_batch, batch,
+                                               tc.aggressive_max_updates)
             stats = self.update(batch, decoder_parameters(self.model)) | {"encoder_updates": inner}
         else:
             stats = self.update(batch)
         self.step += 1
         return stats
+
+    def update_encoder(self, batch: Batch) -> tuple[float, int]:
+        """An encoder-only update; the loss summed over the batch's sentences and the words it predicted."""
+        stats = self.update(batch, encoder_parameters(self.model))
+        return stats["loss"] * batch.tokens.size(0), int(batch.lengths.sum())
+
+    def random_batch(self, draw: int) -> Batch:
+        """The `draw`-th batch of this step's aggressive inner loop: one of the epoch's batches chosen
+        uniformly (He et al.), from a stream of the seed and step alone, so the decoder's steps keep
+        the epoch's order and a resumed run draws the same ones."""
+        pick = np.random.default_rng([self.config.training.seed, self.step, draw]).integers(len(self.epoch_batches))
+        return collate(self.train_corpus, self.epoch_batches[pick], self.vocab.pad_id).to(self.device)
 
     def objective_now(self) -> Objective:
         """The objective of the current step: no weight on the KL while pretraining an autoencoder."""
@@ -201,7 +221,7 @@ class Trainer:
                 raise self.divergence(term, stats[term])
         self.optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
-        gradient_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), math.inf))
+        gradient_norm = clip_gradient(self.model.parameters(), self.config.training.grad_clip)
         if not math.isfinite(gradient_norm):
             raise self.divergence("gradient norm", gradient_norm)
         if only is not None:  # Adam skips parameters without a gradient, moments included
@@ -233,9 +253,10 @@ class Trainer:
             f"{value}; nothing from it was saved ({kept}). Lower --lr (now {self.config.training.lr:g}) and start a "
             "new run, or --resume to try again from the checkpoint")
 
-    def evaluate_and_save(self) -> CorpusMetrics:
+    def evaluate_and_save(self, aggressive_check: bool = False) -> CorpusMetrics:
         """Validation measurements (D, R, ELBO, PPL, and MI and AU: the collapse diagnostic) into
-        metrics.jsonl and the log; then the best and last weights and the checkpoint."""
+        metrics.jsonl and the log; then the best and last weights and the checkpoint. At an
+        `aggressive_check`, the MI also decides whether aggressive training goes on."""
         tc = self.config.training
         metrics = evaluate_corpus(self.model, self.valid_corpus, tc.eval_batch_size, seed=tc.seed, latent=True,
                                   group=self.group)
@@ -247,9 +268,15 @@ class Trainer:
         schedule = {"kl_target": self.objective.target_at(self.step), "kl_weight": self.objective_now().weight_at(self.step)}
         n = max(self.window["steps"], 1)
         train_record = {"step": self.step, "epoch": epoch, "split": "train", **schedule,
-                        **{k: self.window[k] / n for k in ("loss", "distortion", "rate")}}
+                        **{k: self.window[k] / n for k in ("loss", "distortion", "rate")},
+                        **({"encoder_updates": self.window["encoder_updates"] / n} if tc.aggressive else {}),
+                        "seconds": round(self.seconds, 1)}
+        # "aggressive": whether the steps before this evaluation were; once the phase ended, how (MI or cap)
+        aggressive = self.aggressive.active
+        if aggressive_check:
+            self.check_aggressive(metrics.mi)
         valid_record = {"step": self.step, "epoch": epoch, "split": "valid", **schedule, "loss": valid_loss,
-                        "aggressive": self.aggressive, **metrics.to_dict()}
+                        "aggressive": aggressive, **self.aggressive.record(), **metrics.to_dict()}
         if self.group.main:
             append_metrics(self.run_dir, [train_record, valid_record])
         self.window = empty_window()
@@ -262,7 +289,8 @@ class Trainer:
         if note is not None and not self.warned_collapse and self.group.main:
             log.warning("%s: step %d: %s", self.run_dir.name, self.step, note)
             self.warned_collapse = True
-        self.update_aggressive(metrics.mi)
+        if self.lr_schedule is not None:
+            self.decay_lr(valid_loss)
         self.last_valid = metrics
         self.check_finite_weights()
         if valid_loss < self.best_valid_loss:
@@ -278,13 +306,20 @@ class Trainer:
         if self.group.main:
             say(message)
 
-    def update_aggressive(self, mi: float | None) -> None:
+    def check_aggressive(self, mi: float) -> None:
         """He et al. 2019: aggressive training stops once the validation MI stops rising."""
-        if self.aggressive and mi is not None and self.last_mi is not None and mi < self.last_mi:
-            self.aggressive = False
-            log.info("%s: step %d: validation MI fell (%.3f after %.3f): aggressive training ends here",
-                     self.run_dir.name, self.step, mi, self.last_mi)
-        self.last_mi = mi
+        before = self.aggressive.last_mi
+        if self.aggressive.check(mi, self.step):
+            self.say(f"{self.run_dir.name}: step {self.step}: validation MI fell ({mi:.3f} after {before:.3f}): "
+                     "aggressive training ends here")
+
+    def decay_lr(self, valid_loss: float) -> None:
+        before = self.optimizer.param_groups[0]["lr"]
+        self.lr_schedule.step(valid_loss)
+        after = self.optimizer.param_groups[0]["lr"]
+        if after != before:
+            self.say(f"{self.run_dir.name}: step {self.step}: no better validation loss for "
+                     f"{self.config.training.lr_patience} evaluations: learning rate {before:g} -> {after:g}")
 
     # -- resuming -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -296,8 +331,10 @@ class Trainer:
             "epoch_order": torch.from_numpy(np.concatenate(self.epoch_batches)),
             "epoch_batch_sizes": torch.tensor([len(b) for b in self.epoch_batches]),
             "best_valid_loss": self.best_valid_loss, "window": dict(self.window), "finished": self.finished,
-            "aggressive": self.aggressive, "last_mi": self.last_mi, "world_size": self.group.world,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
+            "aggressive": self.aggressive.active, "last_mi": self.aggressive.last_mi,
+            "aggressive_ended": [self.aggressive.ended_at, self.aggressive.ended_by], "world_size": self.group.world,
+            "seconds": self.seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "rng": rng, **({"lr_schedule": self.lr_schedule.state_dict()} if self.lr_schedule is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -305,9 +342,12 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         order, sizes = state["epoch_order"].numpy(), state["epoch_batch_sizes"].tolist()
         self.epoch_batches = np.split(order, np.cumsum(sizes)[:-1])
-        self.best_valid_loss, self.window, self.finished = state["best_valid_loss"], state["window"], state["finished"]
-        self.aggressive = state.get("aggressive", self.aggressive)  # checkpoints from before these fields
-        self.last_mi = state.get("last_mi")
+        self.best_valid_loss, self.finished = state["best_valid_loss"], state["finished"]
+        self.window = empty_window() | state["window"]  # a window saved before encoder_updates lacks it
+        # Checkpoints from before these fields: no MI measured (the first check then compares with 0).
+        self.aggressive = AggressivePhase(state.get("aggressive", self.aggressive.active), state.get("last_mi") or 0.0,
+                                          *state.get("aggressive_ended", [None, None]))
+        self.seconds = state.get("seconds", 0.0)
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError:
@@ -315,6 +355,8 @@ class Trainer:
                               "describes") from None
         self.saved_step = self.step
         self.optimizer.load_state_dict(optimizer_state_from_checkpoint(state["optimizer"]))
+        if self.lr_schedule is not None and "lr_schedule" in state:
+            self.lr_schedule.load_state_dict(state["lr_schedule"])
         torch.set_rng_state(state["rng"]["torch"])
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
@@ -345,7 +387,7 @@ class Trainer:
 
 
 def empty_window() -> dict[str, float]:
-    return {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0}
+    return {"steps": 0, "loss": 0.0, "distortion": 0.0, "rate": 0.0, "encoder_updates": 0.0}
 
 
 def metrics_from_record(record: dict[str, Any]) -> CorpusMetrics:

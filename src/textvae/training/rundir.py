@@ -170,6 +170,15 @@ def write_metrics(run_dir: Path | str, records: Iterable[dict[str, Any]]) -> Non
     write_atomic(Path(run_dir) / METRICS_FILE, "".join(json_line(r) for r in records).encode("utf-8"))
 
 
+CLOCK_FIELDS = ("seconds",)  # what the clock measured: runs that compute the same numbers differ in these
+
+
+def reproducible_metrics(run_dir: Path | str) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl without `CLOCK_FIELDS`: what a killed and resumed run shares,
+    to the last bit, with one that was never stopped."""
+    return [{k: v for k, v in record.items() if k not in CLOCK_FIELDS} for record in read_metrics(run_dir)]
+
+
 def read_metrics(run_dir: Path | str, repair: bool = False) -> list[dict[str, Any]]:
     """The records of metrics.jsonl. A last line cut short (the process was killed while appending)
     is dropped, with a warning, and with `repair` also removed from the file; a damaged line

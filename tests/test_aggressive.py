@@ -1,0 +1,173 @@
+"""Aggressive inference-network training as He et al. 2019 specify it: the encoder's own embedding,
+the inner loop on a real model replayed against their update order, the phase's end in a run,
+and He et al.'s optimiser setting (SGD, clipping, decay on a plateau)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from textvae import DataConfig, TrainConfig
+from textvae.data.corpus import read_sentences
+from textvae.models import ModelConfig, SentenceVAE
+from textvae.models.decoders import previous_tokens
+from textvae.serialization import load_checkpoint, save_checkpoint
+from textvae.training import RunConfig, load_config, prepare_vocabulary, read_metrics, train
+from textvae.training.procedures import decoder_parameters, encoder_parameters
+from textvae.training.session import _trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SMALL = {"embedding_dim": 8, "hidden_dim": 8, "latent_dim": 3}
+
+
+def make_trainer(tmp_path, tiny_corpus, **training):
+    train_file, valid_file = tiny_corpus
+    data = DataConfig(str(train_file), str(valid_file))
+    sentences = read_sentences(train_file)
+    vocab = prepare_vocabulary(data, sentences)
+    config = RunConfig(ModelConfig(vocab_size=len(vocab), **SMALL),
+                       TrainConfig(objective="elbo", batch_size=4, max_steps=4, **training), data)
+    return _trainer(tmp_path / "run", config, vocab, sentences, progress=False)
+
+
+def test_a_run_with_aggressive_training_gives_the_encoder_its_own_embedding():
+    data = DataConfig("train.txt", "valid.txt")
+    aggressive = RunConfig(ModelConfig(**SMALL), TrainConfig(aggressive=True), data)
+    assert aggressive.model.own_encoder_embedding is True
+    assert RunConfig(ModelConfig(**SMALL), TrainConfig(), data).model.own_encoder_embedding is False
+    told = RunConfig(ModelConfig(own_encoder_embedding=False, **SMALL), TrainConfig(aggressive=True), data)
+    assert told.model.own_encoder_embedding is False  # asked for a shared one: kept
+    # a run saved before the field existed shared its embedding, aggressive or not
+    saved = aggressive.to_dict()
+    del saved["model"]["own_encoder_embedding"]
+    assert RunConfig.from_dict(json.loads(json.dumps(saved))).model.own_encoder_embedding is False
+
+
+def test_the_own_embedding_is_the_encoders_alone():
+    torch.manual_seed(0)
+    model = SentenceVAE(ModelConfig(vocab_size=12, own_encoder_embedding=True, **SMALL), eos_id=2)
+    encoder = {id(p) for p in encoder_parameters(model)}
+    assert id(model.encoder_embedding.weight) in encoder and id(model.embedding.weight) not in encoder
+    assert {id(p) for p in decoder_parameters(model)}.isdisjoint(encoder)
+    tokens, lengths = torch.tensor([[3, 4, 2], [5, 2, 0]]), torch.tensor([3, 2])
+    mu, _ = model.encode(tokens, lengths)
+    with torch.no_grad():
+        model.embedding.weight.add_(1.0)  # the decoder's embedding: q(z|x) does not read it
+    assert torch.equal(model.encode(tokens, lengths)[0], mu)
+    with torch.no_grad():
+        model.encoder_embedding.weight.add_(1.0)
+    assert not torch.equal(model.encode(tokens, lengths)[0], mu)
+
+
+def test_one_aggressive_step_is_he_et_als_update_order(tmp_path, tiny_corpus):
+    """One training step replayed by hand in the order of He et al.'s text.py, with plain SGD (their
+    optimiser; stateless, so their two optimisers and our one make the same updates): while
+    sub_iter < limit, an update of the encoder alone (its own embedding included) on the step's
+    batch and then on fresh draws, the gradient of the whole model clipped first; every 15th update
+    the window's loss per word against the window's before; then one update of the decoder alone
+    on the step's batch. The trainer's weights after its step equal the replay's."""
+    trainer = make_trainer(tmp_path, tiny_corpus, aggressive=True, aggressive_max_updates=40, optimizer="sgd",
+                           lr=0.5, grad_clip=0.5)
+    assert trainer.model.encoder_embedding is not None
+    replay = copy.deepcopy(trainer.model)
+    batch = trainer.next_batch()
+    rng = torch.get_rng_state()
+
+    def loss_of(model, b):  # the ELBO's batch-mean loss, with the noise the trainer draws
+        eps = torch.randn(b.tokens.size(0), model.config.latent_dim)
+        out = model(b.tokens, b.lengths, previous=previous_tokens(b.tokens, model.eos_id), eps=eps)
+        return (out.distortion + out.kl.sum(-1)).mean()
+
+    def sgd(model, keep, b, lr=0.5, clip=0.5):
+        model.zero_grad()
+        loss = loss_of(model, b)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(model.parameters()), clip)
+        with torch.no_grad():
+            for p in keep(model):
+                p.add_(p.grad, alpha=-lr)
+        return float(loss.detach())
+
+    stats = trainer.train_step(batch)
+    after = torch.get_rng_state()
+    torch.set_rng_state(rng)
+    trainer.step = 0  # back at the step it took, for its draws: `random_batch` reads it
+    sub_iter, pre_loss, cur_loss, words, current = 1, 1e4, 0.0, 0, batch
+    while sub_iter < 41:
+        size, count = current.tokens.size(0), int(current.lengths.sum())
+        cur_loss += sgd(replay, encoder_parameters, current) * size
+        words += count
+        current = trainer.random_batch(sub_iter)  # the trainer's k-th draw of this step (step 0)
+        if sub_iter % 15 == 0:
+            cur_loss /= words
+            if pre_loss - cur_loss < 0:
+                break
+            pre_loss, cur_loss, words = cur_loss, 0.0, 0
+        sub_iter += 1
+    sgd(replay, decoder_parameters, batch)
+    assert stats["encoder_updates"] == min(sub_iter, 40)
+    assert torch.equal(torch.get_rng_state(), after)  # the same noise, drawn in the same order
+    for (name, mine), theirs in zip(trainer.model.named_parameters(), replay.parameters()):
+        assert torch.allclose(mine, theirs, atol=1e-6), name
+
+
+def test_a_run_ends_its_aggressive_phase_when_the_validation_mi_falls(tmp_path, tiny_corpus, monkeypatch):
+    """A run whose validation MI (scripted) rises, rises, then falls: aggressive until that check,
+    then ordinary steps; each validation record of metrics.jsonl says whether the steps before it
+    were aggressive, and each training record the seconds the run has trained."""
+    import textvae.training.loop as loop
+
+    scripted = iter([0.2, 0.5, 0.3, 0.4, 0.6, 0.7])
+    real = loop.evaluate_corpus
+
+    def with_scripted_mi(*args, **kwargs):
+        return dataclasses.replace(real(*args, **kwargs), mi=next(scripted))
+    monkeypatch.setattr(loop, "evaluate_corpus", with_scripted_mi)
+    train_file, valid_file = tiny_corpus
+    result = train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**SMALL),
+                   TrainConfig(objective="elbo", aggressive=True, aggressive_max_updates=3, aggressive_check_every=2,
+                               eval_every=2, batch_size=4, max_steps=8), progress=False)
+    assert result.steps == 8
+    valid = [r for r in read_metrics(tmp_path / "run") if r["split"] == "valid"]
+    assert [(r["step"], r["mi"], r["aggressive"]) for r in valid] == [
+        (2, 0.2, True), (4, 0.5, True), (6, 0.3, True), (8, 0.4, False)]
+    seconds = [r["seconds"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
+    assert seconds == sorted(seconds) and seconds[-1] > 0
+    assert load_config(tmp_path / "run").model.own_encoder_embedding is True
+
+
+def test_sgd_with_decay_halves_the_rate_after_two_evaluations_without_improvement(tmp_path, tiny_corpus):
+    trainer = make_trainer(tmp_path, tiny_corpus, optimizer="sgd", lr=1.0, grad_clip=5.0, lr_decay=0.5)
+    assert isinstance(trainer.optimizer, torch.optim.SGD)
+    rates = []
+    for loss in (10.0, 9.0, 9.5, 9.2, 9.1, 8.0, 8.5):
+        trainer.decay_lr(loss)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]  # 9.5 and 9.2: two in a row above 9.0
+    save_checkpoint(tmp_path / "checkpoint", trainer.state_dict())  # as a resume reads it back
+    again = make_trainer(tmp_path / "again", tiny_corpus, optimizer="sgd", lr=1.0, grad_clip=5.0, lr_decay=0.5)
+    (tmp_path / "again" / "run").mkdir(parents=True)
+    again.load_state_dict(load_checkpoint(tmp_path / "checkpoint"))
+    assert again.optimizer.param_groups[0]["lr"] == 0.5
+    again.decay_lr(8.6)  # the second evaluation in a row above 8.0, counted across the resume
+    assert again.optimizer.param_groups[0]["lr"] == 0.25
+
+
+def test_a_capped_phase_says_so_in_its_metrics_and_in_the_report(tmp_path, tiny_corpus):
+    from textvae.experiments.compare_report import aggressive_lines
+
+    train_file, valid_file = tiny_corpus
+    train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**SMALL),
+          TrainConfig(objective="elbo", aggressive=True, aggressive_max_updates=2, aggressive_until=3, eval_every=2,
+                      batch_size=4, max_steps=6), progress=False)
+    valid = [r for r in read_metrics(tmp_path / "run") if r["split"] == "valid"]
+    assert [(r["step"], r.get("aggressive_ended_by")) for r in valid] == [(2, None), (4, "cap"), (6, "cap")]
+    assert valid[1]["aggressive_ended_at"] == 3
+    updates = [r["encoder_updates"] for r in read_metrics(tmp_path / "run") if r["split"] == "train"]
+    assert updates == [2.0, 1.0, 0.0]  # 2 a step while on: steps 1-2, then step 3 of 3-4, none after
+    (line,) = aggressive_lines({"run_dir": str(tmp_path / "run"), "run": "run", "seed": 0})
+    assert "ended at step 3, **by the compute cap --aggressive-until 3, not by the MI**" in line
