@@ -194,10 +194,16 @@ class TrainConfig:
             unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
             if unknown:
                 raise ConfigError(f"unknown TrainConfig keys: {sorted(unknown)}")
-            # Configs from before aggressive_check_every checked the MI at each evaluation.
-            return cls(**{"aggressive_check_every": data.get("eval_every"), **data})
+            return cls(**{**checked_mi_at_evaluations(data), **data})
         # textvae 0.1.0: every objective's options, flat
-        return cls.from_flat({"aggressive_check_every": data.get("eval_every"), **data}, unused="drop")
+        return cls.from_flat({**checked_mi_at_evaluations(data), **data}, unused="drop")
+
+
+def checked_mi_at_evaluations(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """An aggressive run saved before aggressive_check_every checked the MI at each evaluation."""
+    if saved.get("aggressive") and "aggressive_check_every" not in saved:
+        return {"aggressive_check_every": saved.get("eval_every")}
+    return {}
 
 
 @dataclass
