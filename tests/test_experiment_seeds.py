@@ -142,8 +142,25 @@ def test_compare_runs_each_variant_once_a_seed_and_shows_intervals(corpus, tmp_p
     assert [(r["variant"], r["seeds"]) for r in rows] == [("elbo", [0, 1]), ("beta-c-C3", [0, 1])]
 
 
-def test_an_experiment_without_seeded_tables_refuses_several_seeds(corpus, tmp_path):
+def test_the_tables_show_every_seeds_runs_as_means_with_intervals(corpus, tmp_path):
+    """table1 and table4 in one --out with two seeds: both use the same four runs; table1's numbers
+    and table4's accuracies are means over the seeds with intervals, table4.json keeps each seed's."""
     from textvae.experiments.table1 import run_table1
+    from textvae.experiments.table4 import run_table4
 
-    with pytest.raises(ConfigError, match="one seed for now"):
-        run_table1(experiment(tmp_path, corpus, name="table1"), progress=False)
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(json.dumps({"sentence_good": good, "sentence_bad": bad, "case": "simple_agrmt",
+                                            "condition": "sing"})
+                                for good, bad in (("the teacher smiles", "the teacher smile"),
+                                                  ("the teacher likes himself", "the teacher likes themselves"))) + "\n")
+    out = tmp_path / "tables"
+    runs = run_table1(experiment(out, corpus, name="table1", kl_targets=[3.0, 8.0]), progress=False)
+    assert [(r["C"], r["seed"]) for r in runs] == [(3.0, 0), (3.0, 1), (8.0, 0), (8.0, 1)]
+    table1 = (out / "table1.md").read_text()
+    assert "each cell is the mean of 2 runs" in table1 and table1.count(" +- ") > 10
+    run_table4(experiment(out, corpus, name="table4", kl_targets=[3.0, 8.0]), pairs, progress=False)
+    saved = json.loads((out / "table4.json").read_text())
+    assert saved["seeds"] == [0, 1] and len(saved["groups_by_seed"]["3"]) == 2
+    assert " +- " in (out / "table4.md").read_text()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["lstm-lstm-C3", "lstm-lstm-C3-seed1",
+                                                               "lstm-lstm-C8", "lstm-lstm-C8-seed1"]

@@ -143,7 +143,7 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
                 progress: bool = True) -> list[dict[str, Any]]:
     """Train (or reuse) every variant, evaluate each on the test split, and write the comparison."""
     started = time.perf_counter()
-    prepare(experiment, takes_seeds=True)
+    prepare(experiment)
     floor_model(experiment)  # a decoder with no language model of its kind is refused before any training
     probe = experiment.run_config(experiment.models[0], 0.0).training
     if variants is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from textvae.evaluation import perplexity
 from textvae.experiments.results import cell, markdown_table, spread_cell, time_text
+from textvae.experiments.stats import seeds_text
 from textvae.serialization import read_json
 from textvae.training import CONFIG_FILE, read_metrics
 
@@ -50,14 +51,6 @@ def collapse_verdict(row: dict[str, Any]) -> bool | None:
     return False if rate.low >= COLLAPSED_BELOW else None
 
 
-def seeds_line(rows: Sequence[dict[str, Any]]) -> str:
-    seeds = rows[0].get("seeds") or [rows[0].get("seed")]
-    if len(seeds) == 1:
-        return f"seed {seeds[0]} (one seed: no interval)"
-    return (f"seeds {', '.join(map(str, seeds))}: each row is the mean of {len(seeds)} runs +- the half-width of "
-            "its 95% t-interval")
-
-
 def compare_markdown(experiment: Any, rows: Sequence[dict[str, Any]], floor: dict[str, Any], iw_samples: int,
                      wall_seconds: float, figures: dict[str, Path | None]) -> str:
     header = ["variant", "R", "MI", "AU", "D", f"NLL (IW, K={iw_samples})", "PPL (IW)", "BLEU-4", "||mu||^2"]
@@ -69,7 +62,7 @@ def compare_markdown(experiment: Any, rows: Sequence[dict[str, Any]], floor: dic
     lines = [
         "# Remedies for posterior collapse, compared",
         "",
-        f"Preset `{experiment.preset}` ({experiment.settings.about}); {experiment.models[0]}; {seeds_line(rows)}; "
+        f"Preset `{experiment.preset}` ({experiment.settings.about}); {experiment.models[0]}; {seeds_text(rows[0].get('seeds') or [rows[0].get('seed')], 'row')}; "
         f"trained on `{experiment.train}`, best-validation weights, every number on the test split `{experiment.test}` "
         f"(nats per sentence). NLL by importance sampling with K = {iw_samples}; BLEU-4 of greedy reconstructions from "
         "the posterior mean (all lengths); MI by He et al.'s estimator over the whole test split. "

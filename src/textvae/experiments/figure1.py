@@ -17,7 +17,7 @@ import numpy as np
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
 from textvae.experiments.results import METRIC_COLUMNS, cell, markdown_table, spread_cell, time_text, write_results
 from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
-from textvae.experiments.stats import differs, seed_means
+from textvae.experiments.stats import differs, seed_means, seeds_text
 from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
 from textvae.serialization import write_text
 from textvae.training import read_metrics
@@ -167,7 +167,7 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         "# Figure 1: D, R, LogDetCov, ||mu||^2 and AU against C",
         "",
         f"Preset `{experiment.preset}` ({experiment.settings.about}); models {', '.join(experiment.models)}; "
-        f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; {seeds_text(experiment)}. "
+        f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; {seeds_text(experiment.run_seeds)}. "
         f"Measured on the test split `{experiment.test}` ({rows[0]['sentences']} sentences) with each run's "
         f"best-validation weights. {time_text(experiment.root / 'runs', [r['run'] for r in rows], wall_seconds)}",
         "",
@@ -201,14 +201,6 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
 
 MEASURED = (("distortion", 2), ("rate", 2), ("log_det_cov", 2), ("mu_norm_sq", 3), ("au", 1), ("mi", 2),
             ("nll_iw", 2), ("ppl_iw", 2))  # the report's columns after model and C, with their digits
-
-
-def seeds_text(experiment: Experiment) -> str:
-    seeds = experiment.run_seeds
-    if len(seeds) == 1:
-        return f"seed {seeds[0]} (one seed: no spread)"
-    return (f"seeds {', '.join(map(str, seeds))}: each cell is the mean of {len(seeds)} runs, +- the half-width "
-            "of its 95% t-interval")
 
 
 def cell_means(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -269,7 +261,7 @@ def probe_section(experiment: Experiment, rows: Sequence[dict[str, Any]]) -> lis
 def run_figure1(experiment: Experiment, jobs: int = 1, progress: bool = True) -> list[dict[str, Any]]:
     """Train and evaluate every (model, C) run, then write the figure's results, plot and report."""
     started = time.perf_counter()
-    prepare(experiment, takes_seeds=True)
+    prepare(experiment)
     rows = run_all(plan_runs(experiment, experiment.models, experiment.kl_targets), jobs, experiment.device, progress,
                    experiment.only)
     if experiment.only is not None:  # one cell of a job array: the outputs wait for all of them

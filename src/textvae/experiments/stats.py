@@ -99,3 +99,11 @@ def seed_means(rows: Sequence[dict[str, Any]], cell_of: Callable[[dict[str, Any]
         row["runs"] = [m["run"] for m in members]
         merged.append(row)
     return merged
+
+
+def seeds_text(seeds: Sequence[int], unit: str = "cell") -> str:
+    """How a report's numbers relate to its seeds, for its first paragraph."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]} (one seed: no spread)"
+    return (f"seeds {', '.join(map(str, seeds))}: each {unit} is the mean of {len(seeds)} runs, +- the half-width "
+            "of its 95% t-interval")

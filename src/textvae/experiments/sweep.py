@@ -103,15 +103,11 @@ def _setting(key: str, value: Any) -> Any:
     return os.path.abspath(value) if key in ("train", "valid", "test") and isinstance(value, str) else value
 
 
-def prepare(experiment: Experiment, takes_seeds: bool = False) -> None:
+def prepare(experiment: Experiment) -> None:
     """Create the experiment directory, its shared vocabulary and experiment.json.
 
     Several experiments (figure1, table1, table2) may share a directory, and so reuse each other's
-    runs, when they agree on the settings a run depends on (SHARED_SETTINGS). An experiment whose
-    tables do not show seeds yet (not `takes_seeds`) refuses more than one."""
-    if not takes_seeds and len(experiment.run_seeds) > 1:
-        raise ConfigError(f"experiment {experiment.name} runs one seed for now (figure1 takes several); "
-                          "leave out --seeds")
+    runs, when they agree on the settings a run depends on (SHARED_SETTINGS)."""
     experiment.root.mkdir(parents=True, exist_ok=True)
     # Cells of one sweep may start at once on a cluster: one at a time writes these shared files.
     with run_lock(experiment.root, wait=600.0):

@@ -6,7 +6,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from textvae.experiments.results import cell, markdown_table, time_text, write_results
+from textvae.experiments.results import METRIC_COLUMNS, markdown_table, spread_cell, time_text, write_results
+from textvae.experiments.stats import seed_means, seeds_text, spread
 from textvae.experiments.settings import Experiment, ExperimentKind, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.serialization import write_text
@@ -14,25 +15,42 @@ from textvae.serialization import write_text
 TABLE1_C = (3.0, 15.0, 100.0)
 
 
-def table1_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_seconds: float) -> str:
-    """One block per (model, C): the measurements on its first line, then one line per length bucket."""
+RECONSTRUCTION_SCORES = ("bleu2", "bleu4", "rouge2", "rouge4")
+
+
+def cell_rows(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (model, C): the measurements' means over seeds with their spread, and each length
+    bucket's scores likewise (`bucket_spread`: one {score: Spread} per bucket)."""
+    rows = seed_means(runs, lambda r: (r["model"], r["C"]), METRIC_COLUMNS)
+    for row in rows:
+        mine = [r for r in runs if (r["model"], r["C"]) == (row["model"], row["C"])]
+        row["bucket_spread"] = [
+            {k: spread(values) for k in RECONSTRUCTION_SCORES
+             if None not in (values := [m["reconstruction"][i][k] for m in mine])}  # None: an empty bucket
+            for i in range(len(row["reconstruction"]))]
+    return rows
+
+
+def table1_markdown(experiment: Experiment, runs: Sequence[dict[str, Any]], wall_seconds: float) -> str:
+    """One block per (model, C): the measurements on its first line, then one line per length bucket;
+    with seeds, each number is the mean +- the half-width of its 95% interval."""
     header = ["model", "C", "D", "R", "LogDetCov", "||mu||^2", "AU", "length", "sentences", "BLEU-2", "BLEU-4",
               "ROUGE-2", "ROUGE-4"]
     lines = []
-    for row in rows:
-        measured = [row["model"], f"{row['C']:g}", cell(row["distortion"]), cell(row["rate"]),
-                    cell(row["log_det_cov"]), cell(row["mu_norm_sq"], 3), cell(row["au"])]
+    for row in cell_rows(runs):
+        measured = [row["model"], f"{row['C']:g}", spread_cell(row, "distortion"), spread_cell(row, "rate"),
+                    spread_cell(row, "log_det_cov"), spread_cell(row, "mu_norm_sq", 3), spread_cell(row, "au")]
         for i, bucket in enumerate(row["reconstruction"]):
             scores = [bucket["bucket"], str(bucket["sentences"])] + [
-                cell(bucket[k]) for k in ("bleu2", "bleu4", "rouge2", "rouge4")]
+                spread_cell({"spread": row["bucket_spread"][i], **bucket}, k) for k in RECONSTRUCTION_SCORES]
             lines.append((measured if i == 0 else [""] * len(measured)) + scores)
     return "\n".join([
         "# Table 1: measurements and reconstruction by C",
         "",
-        f"Preset `{experiment.preset}` ({experiment.settings.about}); seed {experiment.seed}; test split "
+        f"Preset `{experiment.preset}` ({experiment.settings.about}); {seeds_text(experiment.run_seeds)}; test split "
         f"`{experiment.test}`; best-validation weights. Reconstruction: z = posterior mean, greedy decoding; "
         "corpus BLEU (orders 2 and 4, no smoothing) and sentence-averaged ROUGE-2 / ROUGE-4 F1, x 100, by the "
-        f"source's length in words. {time_text(experiment.root / 'runs', [r['run'] for r in rows], wall_seconds)}",
+        f"source's length in words. {time_text(experiment.root / 'runs', [r['run'] for r in runs], wall_seconds)}",
         "",
         markdown_table(header, lines),
         "",

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from textvae.experiments.results import markdown_table
+from textvae.experiments.results import markdown_table, spread_cell, time_text
+from textvae.experiments.stats import seed_means
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
@@ -33,20 +34,28 @@ def table2_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], star
     lines = [
         "# Table 2: interpolations by C",
         "",
-        f"Preset `{experiment.preset}` ({experiment.settings.about}); seed {experiment.seed}; best-validation "
+        f"Preset `{experiment.preset}` ({experiment.settings.about}); {paths_from(experiment)}; best-validation "
         f"weights. Each path has {steps} points z = (1 - s) z_start + s z_end; every point is decoded with "
         "each strategy (sampling seeded, so the table is reproducible). Prior draws: z_start, z_end ~ N(0, I). "
         "Sentences: z = posterior mean of each. "
-        f"Wall time of this invocation: {wall_seconds / 60:.1f} min.",
+        + time_text(experiment.root / "runs", [r["run"] for r in rows], wall_seconds),
     ]
-    for row in rows:
+    for row in seed_means(rows, lambda r: (r["model"], r["C"]), ["rate"]):  # the first seed's run, the mean rate
         vae = load(experiment.root / "runs" / row["run"], device=experiment.device, precision=experiment.precision)
         lines += [
-            "", f"## {row['model']}, C = {row['C']:g} (test rate {row['rate']:.2f})",
+            "", f"## {row['model']}, C = {row['C']:g} (test rate {spread_cell(row, 'rate')})",
             "", "Between two prior draws:", "", interpolation_block(vae, None, None, steps, experiment.seed),
             "", f'From "{start}" to "{end}":', "", interpolation_block(vae, start, end, steps, experiment.seed),
         ]
     return "\n".join(lines) + "\n"
+
+
+def paths_from(experiment: Experiment) -> str:
+    seeds = experiment.run_seeds
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return (f"paths of the seed {seeds[0]} model; seeds {', '.join(map(str, seeds))} trained, the test rate their "
+            "mean +- the half-width of its 95% t-interval")
 
 
 def run_table2(experiment: Experiment, start: str = DEFAULT_FROM, end: str = DEFAULT_TO, steps: int = 8,

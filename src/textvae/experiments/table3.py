@@ -25,7 +25,7 @@ from textvae.data.vocab import Vocabulary
 from textvae.evaluation import evaluate_lm
 from textvae.experiments.parallel import parallel_map
 from textvae.experiments.plots import PlotsUnavailable, plot_table3
-from textvae.experiments.results import cell, markdown_table
+from textvae.experiments.results import cell, markdown_table, time_text
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.sweep import plan_runs, prepare, run_all
 from textvae.generation import Decoding
@@ -149,8 +149,15 @@ def summarise(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def seed_text(experiment: Experiment, copies: int) -> str:
+    seeds = experiment.run_seeds
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return f"seeds {', '.join(map(str, seeds))} ({len(seeds)} models a C, {len(seeds) * copies} corpora a cell)"
+
+
 def table3_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], size: int, copies: int,
-                    wall_seconds: float) -> str:
+                    wall_seconds: float, runs: Sequence[str] = ()) -> str:
     def with_spread(row: dict[str, Any], key: str, digits: int = 3) -> str:
         return f"{row[key]:.{digits}f} ± {row[key + '_std']:.{digits}f}"
 
@@ -160,14 +167,15 @@ def table3_markdown(experiment: Experiment, rows: Sequence[dict[str, Any]], size
     return "\n".join([
         "# Table 3: forward cross-entropy of artificial corpora",
         "",
-        f"Preset `{experiment.preset}`; VAE: lstm-lstm, best-validation weights; seed {experiment.seed}. For each C "
-        f"and scheme, {copies} corpora of {size} sentences (the size of the test split) sampled from the prior; "
-        "an LSTM language model trained on each; its cross-entropy on the real test split "
-        f"`{experiment.test}` in nats per token (`<eos>` counted), mean ± standard deviation over the copies. "
+        f"Preset `{experiment.preset}`; VAE: lstm-lstm, best-validation weights; {seed_text(experiment, copies)}. "
+        f"For each C and scheme, {copies} corpora of {size} sentences (the size of the test split) sampled from the "
+        "prior of each seed's model; an LSTM language model trained on each; its cross-entropy on the real test split "
+        f"`{experiment.test}` in nats per token (`<eos>` counted), mean ± standard deviation over those corpora. "
         "Reference: the same language model trained on random samples of the real training split of the same size. "
         f"Diversity of the training corpora (means over copies): distinct-1 / distinct-2 (distinct n-grams over all), "
         f"self-BLEU-4 of {SELF_BLEU_SENTENCES} sentences against the rest (high = repetitive), mean length in words. "
-        f"Wall time of this invocation: {wall_seconds / 60:.1f} min.",
+        f"{time_text(experiment.root / 'runs', runs, wall_seconds)} (The VAEs' training; the language "
+        "models' is not counted.)",
         "",
         markdown_table(["C", "scheme", "cross-entropy", "distinct-1", "distinct-2", "self-BLEU", "length"], body),
         "",
@@ -191,9 +199,10 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
                           lm_training, experiment.precision)
 
     cells = [make(root / "reference" / f"copy{k}", None, None, k, None) for k in range(copies)]
-    for run in runs:
+    for run in runs:  # every seed's model samples `copies` corpora; the first seed's keep their one-seed names
+        prefix = "" if run["seed"] == experiment.seed else f"seed{run['seed']}-"
         for scheme in TABLE3_SCHEMES:
-            cells += [make(root / f"C{run['C']:g}" / scheme_slug(scheme) / f"copy{k}", run["C"], scheme, k,
+            cells += [make(root / f"C{run['C']:g}" / scheme_slug(scheme) / f"{prefix}copy{k}", run["C"], scheme, k,
                            experiment.root / "runs" / run["run"]) for k in range(copies)]
     pending = [c for c in cells if not c.result_file.exists()]
     with progress_bar(total=len(cells), initial=len(cells) - len(pending), unit="corpus", desc="table3",
@@ -206,7 +215,8 @@ def run_table3(experiment: Experiment, copies: int = 3, jobs: int = 1, progress:
     write_json(experiment.root / "table3.json", {"experiment": experiment.to_dict(), "copies": copies,
                                                  "corpus_size": size, "rows": rows,
                                                  "cells": results})
-    write_text(experiment.root / "table3.md", table3_markdown(experiment, rows, size, copies, wall))
+    write_text(experiment.root / "table3.md", table3_markdown(experiment, rows, size, copies, wall,
+                                                             [r["run"] for r in runs]))
     try:
         plot_table3(rows, experiment.root / "table3.png")
     except PlotsUnavailable as err:
