@@ -164,3 +164,14 @@ def test_the_tables_show_every_seeds_runs_as_means_with_intervals(corpus, tmp_pa
     assert " +- " in (out / "table4.md").read_text()
     assert sorted(p.name for p in (out / "runs").iterdir()) == ["lstm-lstm-C3", "lstm-lstm-C3-seed1",
                                                                "lstm-lstm-C8", "lstm-lstm-C8-seed1"]
+
+
+def test_r_tracks_c_within_the_tolerance_or_within_the_seeds_interval():
+    from textvae.experiments.figure1 import rate_trend
+
+    def cell(c, rates):
+        return {"C": c, "run": "r", "rate": sum(rates) / len(rates), "spread": {"rate": spread(rates)}}
+    assert rate_trend("m", [cell(10.0, [10.5])]).agrees  # 5% off: within the 10% tolerance
+    assert not rate_trend("m", [cell(10.0, [12.5])]).agrees  # 25% off, one seed
+    assert rate_trend("m", [cell(10.0, [8.0, 17.0, 12.5])]).agrees  # 25% off on average, C inside the interval
+    assert not rate_trend("m", [cell(10.0, [12.4, 12.5, 12.6])]).agrees  # seeds agree: C outside

@@ -54,12 +54,21 @@ def _train_rate_at_end(row: dict[str, Any], runs_dir: Any) -> float | None:
     return train_records[-1]["rate"] if train_records else None
 
 
+def misses_c(row: dict[str, Any]) -> bool:
+    """Whether a cell's rate misses its C: by more than RATE_TOLERANCE of C, and, where there are
+    seeds, with C outside the 95% interval of the rate as well."""
+    measured = row.get("spread", {}).get("rate")
+    if abs(row["rate"] - row["C"]) / row["C"] <= RATE_TOLERANCE:
+        return False
+    return measured is None or measured.half_width is None or not measured.low <= row["C"] <= measured.high
+
+
 def rate_trend(model: str, rows: Sequence[dict[str, Any]], runs_dir: Any = None) -> Trend:
     checked = [r for r in rows if r["C"] >= RATE_CHECKED_FROM]
     gaps = [(abs(r["rate"] - r["C"]) / r["C"], r) for r in checked]
     worst_gap, worst = max(gaps, key=lambda g: g[0]) if gaps else (0.0, None)
-    observed = ", ".join(f"{r['rate']:.1f} at C={r['C']:g}" for r in rows)
-    agrees = worst_gap <= RATE_TOLERANCE
+    observed = ", ".join(f"{spread_cell(r, 'rate', 1)} at C={r['C']:g}" for r in rows)
+    agrees = not any(misses_c(r) for r in checked)
     why = ""
     if not agrees and worst is not None:
         train_rate = _train_rate_at_end(worst, runs_dir) if runs_dir is not None else None
