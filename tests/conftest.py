@@ -11,7 +11,9 @@ import torch
 
 from textvae.precision import bf16_support
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Two threads a test, or the cores' share of each pytest-xdist worker where fewer.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 _BF16 = bf16_support("cpu")
 needs_bf16 = pytest.mark.skipif(not _BF16.supported, reason=f"needs bf16 on this CPU: {_BF16.about}")
@@ -96,4 +98,4 @@ def wait_for_checkpoint(process: subprocess.Popen, path: Path, step: int, timeou
         assert process.poll() is None, (process.stderr.read().decode() if process.stderr else
                                         "the run ended before it could be killed")
         assert time.monotonic() < deadline, f"no checkpoint of step {step} within {timeout:g} s"
-        time.sleep(0.005)
+        time.sleep(0.05)  # a few steps at most: the runs it waits on are long enough

@@ -161,3 +161,11 @@ def test_torch_initialisation_is_pytorchs_default_and_unknown_ones_are_refused()
     old_config = {"model": "lstm-cnn", "vocab_size": 10, "embedding_dim": 8, "hidden_dim": 8, "latent_dim": 2,
                   "conv_channels": 4, "kernel_width": 3, "conv_blocks": 2, "dropout": 0.1}
     assert ModelConfig.from_dict(old_config).encoder_options.rnn_init == "torch"  # what it meant then
+
+
+@pytest.mark.parametrize("name", ["lstm-lstm", "gru-gru", "lstm-cnn", "transformer"])
+@pytest.mark.parametrize("own", [False, True])
+def test_the_parameter_count_is_that_of_the_model_built(name, own):
+    config = ModelConfig(name, vocab_size=37, embedding_dim=8, hidden_dim=12, latent_dim=3, own_encoder_embedding=own)
+    built = sum(p.numel() for p in SentenceVAE(config, eos_id=2).parameters())
+    assert SentenceVAE.parameter_count(config) == built

@@ -97,12 +97,12 @@ def train_command(out: Path, corpus, steps: int, extra: tuple[str, ...] = ()) ->
 
 
 RESUMED_RUNS = {  # name: (steps, options beyond train_command's)
-    "beta-c, lstm-cnn": (120, ()),
-    "cyclical, word dropout": (120, ("--model", "lstm-lstm", "--objective", "cyclical", "--cycles", "3",
+    "beta-c, lstm-cnn": (60, ()),
+    "cyclical, word dropout": (60, ("--model", "lstm-lstm", "--objective", "cyclical", "--cycles", "3",
                                      "--word-dropout", "0.25", "--free-bits", "0.1")),
     "aggressive, AE pretraining": (60, ("--model", "gru-gru", "--objective", "free-bits", "--aggressive",
                                         "--aggressive-max-updates", "20", "--ae-pretrain-steps", "20")),
-    "beta-c, transformer (dropout)": (120, ("--model", "transformer", "--layers", "1", "--heads", "2")),
+    "beta-c, transformer (dropout)": (60, ("--model", "transformer", "--layers", "1", "--heads", "2")),
 }
 
 

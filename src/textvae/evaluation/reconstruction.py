@@ -11,9 +11,6 @@ from collections import Counter
 from collections.abc import Sequence, Set
 from dataclasses import asdict, dataclass
 
-from rouge_score.rouge_scorer import RougeScorer
-from sacrebleu.metrics import BLEU
-
 DEFAULT_BUCKETS = (10, 20, 30)
 
 
@@ -26,6 +23,8 @@ class WhitespaceTokenizer:
 
 def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order: int) -> float:
     """Corpus BLEU with n-grams up to `max_order`, one reference per sentence, no smoothing."""
+    from sacrebleu.metrics import BLEU  # here, not at the top: the command line starts without it
+
     # force: the text is tokenized on purpose (sacrebleu otherwise warns about it)
     bleu = BLEU(tokenize="none", max_ngram_order=max_order, smooth_method="none", effective_order=False, force=True)
     return bleu.corpus_score(list(hypotheses), [list(references)]).score
@@ -33,6 +32,8 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], max_order:
 
 def mean_rouge_f1(hypotheses: Sequence[str], references: Sequence[str], n: int) -> float:
     """ROUGE-n F1 of each sentence, averaged over sentences."""
+    from rouge_score.rouge_scorer import RougeScorer  # imports nltk and scipy: seconds the command line saves
+
     scorer = RougeScorer([f"rouge{n}"], tokenizer=WhitespaceTokenizer())
     scores = [scorer.score(ref, hyp)[f"rouge{n}"].fmeasure for hyp, ref in zip(hypotheses, references)]
     return 100.0 * sum(scores) / len(scores)

@@ -48,7 +48,7 @@ def run_demo(
     # C rises over two thirds of the steps: faster, and the decoder has not yet learned to use z
     # when the target arrives, so the encoder meets it with a shift of all codes.
     training = TrainConfig(objective=BetaCOptions(kl_target=kl_target, anneal_steps=2 * max_steps // 3),
-                           max_steps=max_steps, eval_every=max(max_steps // 4, 1), batch_size=128, lr=0.002, seed=seed,
+                           max_steps=max_steps, eval_every=max(max_steps // 4, min(max_steps, 100)), batch_size=128, lr=0.002, seed=seed,
                            time_budget=time_budget)
     sizes = ModelConfig(model=model, **PRESETS["cpu-small"])  # both checked before anything is written
     total = TRAIN_SENTENCES + VALID_SENTENCES + TEST_SENTENCES

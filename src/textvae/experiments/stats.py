@@ -17,8 +17,6 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scipy import stats
-
 CONFIDENCE = 0.95
 
 
@@ -49,6 +47,14 @@ class Spread:
         return f"{self.mean:.{digits}f} +- {self.half_width:.{digits}f}"
 
 
+def t_quantile(degrees_of_freedom: float) -> float:
+    """Student's t at the two-sided CONFIDENCE level (scipy imported here: it costs the command line
+    a second at start-up)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, df=degrees_of_freedom))
+
+
 def spread(values: Sequence[float]) -> Spread:
     """Mean, sample standard deviation and 95% t-interval of `values` (at least one)."""
     if not values:
@@ -58,7 +64,7 @@ def spread(values: Sequence[float]) -> Spread:
     if n == 1:
         return Spread(mean, None, 1, None)
     sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df=n - 1))
+    t = t_quantile(n - 1)
     return Spread(mean, sd, n, t * sd / math.sqrt(n))
 
 
@@ -72,7 +78,7 @@ def differs(a: Spread, b: Spread) -> bool | None:
         return a.mean != b.mean
     t_value = abs(a.mean - b.mean) / math.sqrt(se2)
     df = se2 ** 2 / ((a.sd ** 2 / a.n) ** 2 / (a.n - 1) + (b.sd ** 2 / b.n) ** 2 / (b.n - 1))
-    return bool(t_value > stats.t.ppf(0.5 + CONFIDENCE / 2, df=df))
+    return bool(t_value > t_quantile(df))
 
 
 def seed_means(rows: Sequence[dict[str, Any]], cell_of: Callable[[dict[str, Any]], Hashable],
