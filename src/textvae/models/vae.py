@@ -6,7 +6,7 @@ The encoder and the decoder are the registered kinds the config names (`textvae.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -92,16 +92,10 @@ class SentenceVAE(nn.Module):
 
     @staticmethod
     def parameter_count(config: ModelConfig) -> int:
-        """How many parameters a model of `config` has, counted without allocating them: on the meta
-        device where a part is pretrained (nothing is loaded), else from two models with a vocabulary
-        of 3 and 4 words, the count being linear in its size (initialising meta tensors imports
-        torch's compiler, seconds at every start)."""
-        if config.reads_tokenizer:
-            with torch.device("meta"):
-                return sum(p.numel() for p in SentenceVAE(config, eos_id=2).parameters())
-        three, four = (sum(p.numel() for p in SentenceVAE(replace(config, vocab_size=n), eos_id=2).parameters())
-                       for n in (3, 4))
-        return three + (config.vocab_size - 3) * (four - three)
+        """How many parameters a model of `config` has, counted without allocating them (on the meta
+        device: a model too large for any memory is counted, and nothing pretrained is loaded)."""
+        with torch.device("meta"):
+            return sum(p.numel() for p in SentenceVAE(config, eos_id=2).parameters())
 
     @staticmethod
     def check_fits(config: ModelConfig, device: torch.device | str, training: bool = False) -> None:
