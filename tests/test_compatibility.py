@@ -38,8 +38,9 @@ def copy_run(name: str, tmp_path: Path) -> Path:
     return run
 
 
-# What later versions report beyond 0.1.0's evaluation: per-word perplexities (0.2.0, for subword models)
-ADDED_SINCE = {"words", "ppl_word_iw", "ppl_word_elbo"}
+# What later versions record beyond 0.1.0: per-word perplexities (0.2.0, for subword models), and the
+# learning rate of each training record of metrics.jsonl
+ADDED_SINCE = {"words", "ppl_word_iw", "ppl_word_elbo", "lr"}
 
 
 def assert_numbers_close(actual: object, expected: object, where: str) -> None:

@@ -21,14 +21,14 @@ import textvae
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("textvae.version", "textvae.errors", "textvae.options", "textvae.registry")),
     ("runtime", ("textvae.runtime", "textvae.progress", "textvae.serialization", "textvae.locking",
-                 "textvae.precision", "textvae.distributed")),
+                 "textvae.precision", "textvae.distributed", "textvae.plotting")),
     ("data", ("textvae.data",)),
     ("models", ("textvae.models",)),
     ("objectives", ("textvae.objectives",)),
     ("evaluation and generation", ("textvae.evaluation", "textvae.generation")),
     ("training", ("textvae.training",)),
     ("api", ("textvae.api",)),
-    ("services", ("textvae.explore",)),
+    ("services", ("textvae.explore", "textvae.workbench")),
     ("experiments", ("textvae.experiments",)),
     ("cli", ("textvae.cli",)),
     ("package", ("textvae",)),  # textvae/__init__.py: the public names, from every layer

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from textvae.errors import ConfigError
 from textvae.experiments.sweep import rows_of
-from textvae.serialization import write_atomic
+from textvae.plotting import PlotsUnavailable, pyplot, save_figure
+
+__all__ = ["PlotsUnavailable", "plot_aggressive", "plot_compare", "plot_figure1", "plot_table3"]
 
 FIGURE1_PANELS = (  # (result key, axis label)
     ("distortion", "D: distortion (nats)"),
@@ -18,29 +18,6 @@ FIGURE1_PANELS = (  # (result key, axis label)
     ("mu_norm_sq", "||mu||^2 of q(z) (log scale)"),
     ("au", "AU: active units"),
 )
-
-
-class PlotsUnavailable(ConfigError):
-    """matplotlib (the `plot` extra) is not installed."""
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise PlotsUnavailable("plots need matplotlib: pip install 'textvae[plot]'") from None
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(plt: Any, fig: Any, path: Path) -> None:
-    """The figure as PNG (SVG, PDF by the file's extension), written atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
 
 
 def probe_value(row: dict[str, Any], factor: str) -> float | None:
@@ -55,7 +32,7 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
     """Five panels against C (log scale), one line per model; R's panel has the R = C diagonal. Where
     the runs were probed, a panel per factor: the probe's accuracy (R^2 for length), with the
     majority baseline dashed."""
-    plt = _pyplot()
+    plt = pyplot()
     models = list(dict.fromkeys(r["model"] for r in rows))
     targets = sorted({r["C"] for r in rows})
     factors = list(dict.fromkeys(f for r in rows for f in r.get("probes", {})))
@@ -100,14 +77,14 @@ def plot_figure1(rows: Sequence[dict[str, Any]], path: Path, latent_dim: int | N
     seeds = max((len(r.get("seeds", [None])) for r in rows), default=1)
     fig.suptitle("Test-split measurements against the target rate C" +
                  (f" (mean of {seeds} seeds, bars: 95% interval)" if seeds > 1 else ""))
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
     return path
 
 
 def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Forward cross-entropy per decoding scheme, a line per C with the spread over copies as error
     bars, and the real-data reference as a band."""
-    plt = _pyplot()
+    plt = pyplot()
     schemes = list(dict.fromkeys(r["scheme"] for r in rows if r["C"] is not None))
     fig, ax = plt.subplots(figsize=(9, 5), constrained_layout=True)
     for c in dict.fromkeys(r["C"] for r in rows if r["C"] is not None):
@@ -126,7 +103,7 @@ def plot_table3(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("Forward cross-entropy (lower: samples cover the real data better)")
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
     return path
 
 
@@ -142,7 +119,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
     floor), and the MI with its two ceilings, MI = R and log N."""
     import math
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, (nll_ax, mi_ax) = plt.subplots(1, 2, figsize=(13, 5.5), constrained_layout=True)
     for i, row in enumerate(rows):
         colour = "tab:blue" if row["C"] is None else "tab:orange"
@@ -175,14 +152,14 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
     seeds = len(rows[0].get("seeds") or [None])
     fig.suptitle("Remedies for posterior collapse (blue) and beta-C (orange), test split"
                  + (f": means of {seeds} seeds, bars = 95% intervals" if seeds > 1 else ""))
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
     return path
 
 
 def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path) -> Path:
     """The validation MI of aggressive runs at each evaluation, a line per run (filled markers while
     the phase was on, a dotted line where it ended)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
     for index, (label, t) in enumerate(trajectories.items()):
         colour = f"C{index}"
@@ -201,5 +178,5 @@ def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path) -> Path
     ax.set_title("Aggressive training: filled while the phase is on, dotted where it ended", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    _save(plt, fig, path)
+    save_figure(plt, fig, path)
     return path

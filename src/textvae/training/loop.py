@@ -270,7 +270,7 @@ class Trainer:
         train_record = {"step": self.step, "epoch": epoch, "split": "train", **schedule,
                         **{k: self.window[k] / n for k in ("loss", "distortion", "rate")},
                         **({"encoder_updates": self.window["encoder_updates"] / n} if tc.aggressive else {}),
-                        "seconds": round(self.seconds, 1)}
+                        "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(self.seconds, 1)}
         # "aggressive": whether the steps before this evaluation were; once the phase ended, how (MI or cap)
         aggressive = self.aggressive.active
         if aggressive_check:

@@ -1,0 +1,1 @@
+"""Looking at runs: their training curves (`curves`, `textvae plot`)."""

@@ -1,0 +1,135 @@
+"""Training curves of runs (`textvae plot`): what metrics.jsonl holds, drawn against the step, the
+epoch or the seconds trained.
+
+Six panels: the loss, D, R beside its target C_t, the MI and the active units (validation only:
+training records carry no MI), and the learning rate. Training records are solid lines, validation
+records dashed with markers. Several runs share the panels, a colour each, labelled by what
+differs between their configs (C, model, objective, seed first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textvae.errors import ConfigError, RunDirError
+from textvae.plotting import pyplot, save_figure
+from textvae.serialization import read_json
+from textvae.training import CONFIG_FILE, holds_run, read_metrics
+
+X_AXES = {"step": "step", "epoch": "epoch", "time": "seconds trained"}
+PANELS = (  # (record key, title, which splits draw it)
+    ("loss", "loss (the objective)", ("train", "valid")),
+    ("distortion", "D: distortion (nats)", ("train", "valid")),
+    ("rate", "R: rate (nats); dotted: the target C_t", ("train", "valid")),
+    ("mi", "MI: I(x; z) on validation (nats)", ("valid",)),
+    ("au", "AU: active units on validation", ("valid",)),
+    ("lr", "learning rate", ("train",)),
+)
+LABEL_FIRST = ("model", "objective", "kl_target", "seed")  # what a legend names first where it differs
+BOOKKEEPING = {"device", "checkpoint_every", "eval_batch_size", "time_budget", "vocab_size"}  # same results
+
+
+@dataclass
+class RunCurves:
+    """One run's records, split by kind."""
+
+    name: str
+    config: dict[str, Any]
+    train: list[dict[str, Any]]
+    valid: list[dict[str, Any]]
+
+
+def find_runs(paths: Iterable[Path | str]) -> list[Path]:
+    """The run directories named: a run itself, or every run under a folder (a sweep's runs/ first)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if holds_run(path):
+            found.append(path)
+            continue
+        if not path.is_dir():
+            raise RunDirError(f"{path}: no such run directory")
+        under = path / "runs" if (path / "runs").is_dir() else path
+        runs = sorted(p for p in under.iterdir() if holds_run(p))
+        if not runs:
+            raise RunDirError(f"{path}: not a run directory and holds none (no {CONFIG_FILE})")
+        found += runs
+    return found
+
+
+def read_curves(run_dir: Path) -> RunCurves:
+    records = read_metrics(run_dir)  # a line cut short by a kill is left out, with a warning
+    config = flat_config(read_json(run_dir / CONFIG_FILE))
+    # records from before the learning rate was kept: the rate was the config's all along (no decay then)
+    train = [{"lr": config.get("lr"), **r} for r in records if r.get("split") == "train"]
+    return RunCurves(run_dir.name, config, train, [r for r in records if r.get("split") == "valid"])
+
+
+def flat_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A run's model and training settings as one mapping, the objective's options included."""
+    training = dict(saved.get("training", {}))
+    options = training.pop("objective_options", None) or {}
+    model = dict(saved.get("model", {}))
+    return {**{k: v for k, v in model.items() if not isinstance(v, dict)}, **training, **options}
+
+
+def labels(runs: Sequence[RunCurves], most: int = 3) -> list[str]:
+    """A legend entry per run from the settings that differ between them (LABEL_FIRST first, at
+    most `most`), or the run's name where nothing does or there is one run."""
+    if len(runs) < 2:
+        return [r.name for r in runs]
+    keys = sorted({k for r in runs for k in r.config}, key=lambda k: (k not in LABEL_FIRST, LABEL_FIRST.index(k)
+                                                                       if k in LABEL_FIRST else 0, k))
+    differing = [k for k in keys if k not in BOOKKEEPING and len({repr(r.config.get(k)) for r in runs}) > 1][:most]
+    if not differing:
+        return [r.name for r in runs]
+    short = {"kl_target": "C"}
+    return [" ".join(f"{short.get(k, k)}={format_value(r.config.get(k))}" for k in differing) for r in runs]
+
+
+def format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def x_of(records: Sequence[dict[str, Any]], x: str, seconds_at: dict[int, float]) -> list[float]:
+    if x == "time":
+        return [seconds_at[r["step"]] for r in records]
+    return [r[x] for r in records]
+
+
+def plot_curves(runs: Sequence[RunCurves], path: Path, x: str = "step") -> Path:
+    """The six panels for `runs`, written to `path` (PNG, SVG or PDF by its extension)."""
+    if x not in X_AXES:
+        raise ConfigError(f"--x takes {', '.join(X_AXES)}, not {x!r}")
+    if not any(r.train or r.valid for r in runs):
+        raise RunDirError("no run has a record in metrics.jsonl yet: the first comes at its first evaluation")
+    if x == "time" and any(r.train and "seconds" not in r.train[-1] for r in runs):
+        old = next(r.name for r in runs if r.train and "seconds" not in r.train[-1])
+        raise RunDirError(f"{old} was trained before textvae recorded training time; plot it with --x step")
+    plt = pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    for index, (run, label) in enumerate(zip(runs, labels(runs))):
+        colour = f"C{index % 10}"
+        seconds_at = {r["step"]: r.get("seconds", 0.0) for r in run.train}
+        for ax, (key, title, splits) in zip(axes.flat, PANELS):
+            for split, records in (("train", run.train), ("valid", run.valid)):
+                points = [r for r in records if r.get(key) is not None]
+                if split not in splits or not points:
+                    continue
+                style = {"linestyle": "-"} if split == "train" else {"linestyle": "--", "marker": "o", "markersize": 3}
+                ax.plot(x_of(points, x, seconds_at), [r[key] for r in points], color=colour,
+                        label=f"{label} ({split})" if ax is axes.flat[0] else None, **style)
+            if key == "rate":
+                targets = [r for r in run.train if r.get("kl_target") is not None]
+                if targets:
+                    ax.plot(x_of(targets, x, seconds_at), [r["kl_target"] for r in targets], color=colour,
+                            linestyle=":")
+            ax.set_title(title, fontsize=10)
+    for ax in axes.flat:
+        ax.set_xlabel(X_AXES[x])
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    save_figure(plt, fig, path)
+    return path
