@@ -171,6 +171,7 @@ def corpus_of(n: int) -> tuple:
 @torch.no_grad()
 def test_the_diagnostic_fires_on_a_shift_of_all_posteriors_and_not_on_an_informative_code():
     vocab, corpus = corpus_of(400)
+    torch.manual_seed(0)  # the encoder's weights, whatever tests ran before in this process
     model = SentenceVAE(ModelConfig(vocab_size=len(vocab), embedding_dim=8, hidden_dim=16, latent_dim=4),
                         eos_id=vocab.eos_id)
     # shift only: every sentence gets the same narrow posterior, far from the prior
@@ -218,3 +219,43 @@ def test_a_run_whose_rate_is_a_shift_warns_once(tmp_path, tiny_corpus, caplog, m
     assert len(warnings) == 1 and "the code carries 0.30 of 12.00 nats" in warnings[0]
     records = [r for r in training.read_metrics(tmp_path / "run") if r["split"] == "valid"]
     assert [r["mi"] for r in records] == [0.3, 0.3, 0.3] and all(r["au"] == 0 for r in records)
+
+
+def test_train_says_at_the_end_when_the_rate_is_still_a_shift(tmp_path, tiny_corpus, monkeypatch, caplog):
+    """The diagnostic is said once during training and again in the final summary while it holds."""
+    from textvae.cli import main
+
+    monkeypatch.setattr(CorpusMetrics, "collapse_note", lambda self: "rate met by a shift of all posteriors (test)")
+    train_file, valid_file = tiny_corpus
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--train", str(train_file), "--valid", str(valid_file), "--out", str(tmp_path / "run"),
+              "--max-steps", "4", "--batch-size", "4", "--embedding-dim", "8", "--hidden-dim", "8", "--latent-dim",
+              "3", "--no-progress"])
+    assert done.value.code == 0
+    said = [r.getMessage() for r in caplog.records if "shift of all posteriors" in r.getMessage()]
+    assert len(said) == 2 and said[-1].startswith("at the end: ")
+
+
+def test_evaluate_says_when_the_rate_is_a_shift(tmp_path, tiny_corpus, caplog):
+    """A code whose every posterior mean is shifted the same way: R is large, MI nil; `evaluate`
+    reports the numbers and says, in one warning line, what they mean."""
+    from textvae.cli import main
+    from textvae.training import train
+
+    train_file, valid_file = tiny_corpus
+    from textvae import DataConfig, TrainConfig
+
+    train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(embedding_dim=8, hidden_dim=8,
+                                                                                    latent_dim=3),
+          TrainConfig(objective="elbo", batch_size=4, max_steps=2), progress=False)
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(tmp_path / "run" / "model.safetensors")
+    weights["to_mu.weight"].zero_()
+    weights["to_mu.bias"].fill_(3.0)  # the same shift for every sentence: 3 * 3^2 / 2 = 13.5 nats, no information
+    save_file(weights, tmp_path / "run" / "model.safetensors")
+    caplog.clear()
+    with pytest.raises(SystemExit) as done:
+        main(["evaluate", str(tmp_path / "run"), "--data", str(valid_file), "--iw-samples", "0", "--no-progress"])
+    assert done.value.code == 0
+    assert any("rate met by a shift of all posteriors" in r.getMessage() for r in caplog.records)

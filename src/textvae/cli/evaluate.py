@@ -12,9 +12,10 @@ import typer
 from textvae.cli.common import (
     DecodePrecisionOption, DeviceOption, ForceOption, JsonOption, Precision, ProgressOption, RunDirArgument,
     RunLowercaseOption, RunTokenizeOption, SeedOption, ThreadsOption, Tokenize, WeightsOption, finite_float, interval,
-    join_processes, load_run, output_file, write_output,
+    join_processes, load_run, log, output_file, write_output,
 )
 from textvae.cli.options import Given, Source, config_fields, with_options
+from textvae.evaluation import collapse_note
 from textvae.generation.decoding import Decoding
 from textvae.options import MAX_SEED
 
@@ -57,6 +58,9 @@ def evaluate(
         typer.echo(json.dumps(result.to_dict()))
         return
     typer.echo(format_evaluation(result, iw_samples, au_threshold, repeats))
+    note = collapse_note(result.rate, result.mi, result.sentences, str(data))
+    if note is not None:
+        log.warning("%s", note)
 
 
 def format_evaluation(result, iw_samples: int, au_threshold: float, repeats: int) -> str:

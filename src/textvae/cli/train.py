@@ -80,6 +80,9 @@ def train(
     v = result.valid
     typer.echo(f"finished {result.steps} steps: valid D {v.distortion:.3f}  R {v.rate:.3f}  ELBO {v.elbo:.3f}  "
                f"PPL {v.ppl_elbo:.2f}")
+    note = v.collapse_note()
+    if note is not None:  # said at the first evaluation it held; still true at the end
+        log.warning("at the end: %s", note)
     typer.echo(f"run directory: {result.run_dir}")
 
 

@@ -27,6 +27,17 @@ __all__ = [
 ]
 
 
+def collapse_note(rate: float, mi: float | None, mi_sentences: int | None, where: str) -> str | None:
+    """Where the rate is not information about the sentence, what to say (None where it is): a rate
+    of at least 1 nat with MI below half of what the estimator could show, min(R, log N)."""
+    if mi is None or mi_sentences is None or rate < 1.0:
+        return None
+    if mi >= 0.5 * min(rate, math.log(mi_sentences)):
+        return None
+    return (f"rate met by a shift of all posteriors: the code carries {mi:.2f} of {rate:.2f} nats about the sentence "
+            f"(MI on {where}); see the README's 'Choosing an objective'")
+
+
 @dataclass
 class CorpusMetrics:
     """Per-sentence averages in nats; `elbo` is the log-likelihood lower bound -(D + R)."""
@@ -45,14 +56,7 @@ class CorpusMetrics:
         return asdict(self)
 
     def collapse_note(self) -> str | None:
-        """Where the rate is not information about the sentence, what to say (None where it is):
-        a rate of at least 1 nat with MI below half of what the estimator could show, min(R, log N)."""
-        if self.mi is None or self.mi_sentences is None or self.rate < 1.0:
-            return None
-        if self.mi >= 0.5 * min(self.rate, math.log(self.mi_sentences)):
-            return None
-        return (f"rate met by a shift of all posteriors: the code carries {self.mi:.2f} of {self.rate:.2f} nats about "
-                "the sentence (MI on the validation split); see the README's 'Choosing an objective'")
+        return collapse_note(self.rate, self.mi, self.mi_sentences, "the validation split")
 
 
 @dataclass
