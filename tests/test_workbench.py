@@ -10,7 +10,8 @@ import pytest
 from textvae import DataConfig, ModelConfig, TrainConfig, train
 from textvae.cli import main
 from textvae.errors import RunDirError
-from textvae.workbench.curves import find_runs, labels, plot_curves, read_curves
+from textvae.workbench.curves import labels, plot_curves, read_curves
+from textvae.workbench.runs import find_runs
 
 pytest.importorskip("matplotlib")
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -157,6 +157,23 @@ def _acquire_once(path: Path, run_dir: Path) -> Path:
                       f"and if no textvae process is using {run_dir}, delete {path}")
 
 
+def lock_status(run_dir: Path | str) -> tuple[str, dict[str, object] | None]:
+    """Who holds the lock of `run_dir`, read without taking it: ("free", None), ("held", holder) by a
+    live process on this machine, ("stale", holder) where that process is gone (a killed writer), or
+    ("elsewhere", holder) where it runs on another host and cannot be checked from here. A lock file
+    that holds no record counts as stale."""
+    path = Path(run_dir) / LOCK_FILE
+    if not path.exists():
+        return "free", None
+    holder = _holder(path)
+    if holder is None:
+        return ("stale", None) if path.exists() else ("free", None)
+    pid, host = holder.get("pid"), holder.get("host")
+    if host != socket.gethostname():
+        return "elsewhere", holder
+    return ("held" if isinstance(pid, int) and _alive(pid) else "stale"), holder
+
+
 def release(path: Path) -> None:
     depth = _held.get(path, 0)
     if depth > 1:

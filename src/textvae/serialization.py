@@ -205,6 +205,16 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         raise RunDirError(f"{path}: damaged checkpoint ({err}){advice}") from None
 
 
+def checkpoint_state(path: Path | str) -> dict[str, Any]:
+    """The JSON part of a checkpoint (step, finished, ...), read from its header alone: the tensors
+    are neither read nor verified, so this is cheap and says nothing about their integrity."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads((f.metadata() or {})["state"])
+    except (SafetensorError, OSError, ValueError, KeyError) as err:
+        raise RunDirError(f"{path}: damaged checkpoint ({err})") from None
+
+
 def optimizer_state_from_checkpoint(state: dict[str, Any]) -> dict[str, Any]:
     """JSON turns the optimizer's integer keys into strings; turn them back."""
     return {"state": {int(k): v for k, v in state["state"].items()}, "param_groups": state["param_groups"]}

@@ -31,6 +31,7 @@ WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}  # what --weights names
 # A run with a pretrained model: its tokenizer (in place of vocab.txt), and each pretrained
 # encoder's or decoder's configuration (PRETRAINED_DIR/encoder, PRETRAINED_DIR/decoder)
 TOKENIZER_DIR, PRETRAINED_DIR = "tokenizer", "pretrained"
+DIVERGED_FILE = "diverged.json"  # written when training stopped on a number that was not finite; a resume removes it
 
 DEFAULT_EPOCHS = 10
 CHECKPOINT_SECONDS = 60.0  # a crash loses at most about this much training, by default

@@ -40,7 +40,9 @@ from textvae.training.optim import build_lr_schedule, build_optimizer, clip_grad
 from textvae.training.procedures import (
     AggressivePhase, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
 )
-from textvae.training.rundir import append_metrics, keep_metrics_until, read_metrics
+from textvae.training.rundir import (
+    append_metrics, clear_divergence, keep_metrics_until, read_metrics, record_divergence,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Trainer:
         self.best_valid_loss = math.inf
         self.window = empty_window()  # training averages since the last evaluation
         self.finished = False
+        self.stopped_by: str | None = None  # "time budget" where this session stopped short of total_steps
         self.saved_step: int | None = None  # the step the checkpoint on disk holds
         self.saved_at = time.monotonic()  # when it was written (or the trainer started)
         self.last_valid: CorpusMetrics | None = None  # the latest validation measurements
@@ -116,6 +119,18 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------
     def fit(self) -> TrainResult:
+        """Train to total_steps (or the time budget). A divergence is recorded in the run directory
+        (DIVERGED_FILE, for `textvae runs`) before its error goes up; a later session clears it."""
+        if self.group.main:
+            clear_divergence(self.run_dir)
+        try:
+            return self._fit()
+        except DivergenceError as err:
+            if self.group.main:
+                record_divergence(self.run_dir, self.step, str(err))
+            raise
+
+    def _fit(self) -> TrainResult:
         lengths = self.train_corpus.lengths
         log.info(
             "training %s on %d sentences: %d steps (%d per epoch), %s, padding %.1f%% of batch tokens, %s",
@@ -154,6 +169,7 @@ class Trainer:
                     self.save_checkpoint()
                 self.seconds += time.perf_counter() - started  # evaluating and saving are part of the cost
                 if out_of_time:
+                    self.stopped_by = "time budget"
                     log.warning("time budget of %g s used up at step %d of %d: stopped there (resuming continues "
                                 "the run)", tc.time_budget, self.step, self.total_steps)
                     break
@@ -331,6 +347,7 @@ class Trainer:
             "epoch_order": torch.from_numpy(np.concatenate(self.epoch_batches)),
             "epoch_batch_sizes": torch.tensor([len(b) for b in self.epoch_batches]),
             "best_valid_loss": self.best_valid_loss, "window": dict(self.window), "finished": self.finished,
+            "total_steps": self.total_steps, "stopped_by": self.stopped_by,  # read by `textvae runs`
             "aggressive": self.aggressive.active, "last_mi": self.aggressive.last_mi,
             "aggressive_ended": [self.aggressive.ended_at, self.aggressive.ended_by], "world_size": self.group.world,
             "seconds": self.seconds, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -25,7 +25,8 @@ from textvae.errors import ConfigError, RunDirError
 from textvae.models.config import ModelConfig
 from textvae.serialization import read_json, write_atomic, write_directory, write_json
 from textvae.training.config import (
-    CONFIG_FILE, METRICS_FILE, PRETRAINED_DIR, TOKENIZER_DIR, VOCAB_FILE, WEIGHTS, DataConfig, RunConfig,
+    CONFIG_FILE, DIVERGED_FILE, METRICS_FILE, PRETRAINED_DIR, TOKENIZER_DIR, VOCAB_FILE, WEIGHTS, DataConfig,
+    RunConfig,
 )
 
 ROLES = ("encoder", "decoder")
@@ -214,3 +215,17 @@ def keep_metrics_until(run_dir: Path | str, step: int) -> None:
     """Drop the records of evaluations after `step` (a resume redoes them)."""
     write_metrics(run_dir, [r for r in read_metrics(run_dir, repair=True) if r["step"] <= step])
 
+
+
+# -- diverged.json: why the last session stopped, where its numbers stopped being finite ----------------
+def record_divergence(run_dir: Path | str, step: int, message: str) -> None:
+    write_json(Path(run_dir) / DIVERGED_FILE, {"step": step, "message": message})
+
+
+def clear_divergence(run_dir: Path | str) -> None:
+    (Path(run_dir) / DIVERGED_FILE).unlink(missing_ok=True)
+
+
+def read_divergence(run_dir: Path | str) -> dict[str, Any] | None:
+    path = Path(run_dir) / DIVERGED_FILE
+    return read_json(path) if path.exists() else None

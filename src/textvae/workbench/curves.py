@@ -17,7 +17,7 @@ from typing import Any
 from textvae.errors import ConfigError, RunDirError
 from textvae.plotting import pyplot, save_figure
 from textvae.serialization import read_json
-from textvae.training import CONFIG_FILE, holds_run, read_metrics
+from textvae.training import CONFIG_FILE, read_metrics
 
 X_AXES = {"step": "step", "epoch": "epoch", "time": "seconds trained"}
 PANELS = (  # (record key, title, which splits draw it)
@@ -40,23 +40,6 @@ class RunCurves:
     config: dict[str, Any]
     train: list[dict[str, Any]]
     valid: list[dict[str, Any]]
-
-
-def find_runs(paths: Iterable[Path | str]) -> list[Path]:
-    """The run directories named: a run itself, or every run under a folder (a sweep's runs/ first)."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if holds_run(path):
-            found.append(path)
-            continue
-        if not path.is_dir():
-            raise RunDirError(f"{path}: no such run directory")
-        under = path / "runs" if (path / "runs").is_dir() else path
-        runs = sorted(p for p in under.iterdir() if holds_run(p))
-        if not runs:
-            raise RunDirError(f"{path}: not a run directory and holds none (no {CONFIG_FILE})")
-        found += runs
-    return found
 
 
 def read_curves(run_dir: Path) -> RunCurves:
