@@ -40,7 +40,7 @@ def copy_run(name: str, tmp_path: Path) -> Path:
 
 # What later versions record beyond 0.1.0: per-word perplexities (0.2.0, for subword models), and the
 # learning rate of each training record of metrics.jsonl
-ADDED_SINCE = {"words", "ppl_word_iw", "ppl_word_elbo", "lr"}
+ADDED_SINCE = {"words", "ppl_word_iw", "ppl_word_elbo", "lr", "samples"}  # fields records gained since 0.1.0
 
 
 def assert_numbers_close(actual: object, expected: object, where: str) -> None:

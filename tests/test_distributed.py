@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TINY_SENTENCES, wait_for_checkpoint
+from test_tensorboard import assert_events_match_metrics
 from textvae.serialization import load_checkpoint
 from textvae.training import reproducible_metrics
 
@@ -129,7 +131,8 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(tmp_path,
     steps = 200
     run(torchrun(2, *train_args(tmp_path / "whole", tiny_corpus, steps)))
     killed = tmp_path / "killed"
-    process = subprocess.Popen(torchrun(2, *train_args(killed, tiny_corpus, steps)), env=ENV,
+    events = ("--tensorboard",) if importlib.util.find_spec("tensorboard") else ()  # rank 0 alone writes them
+    process = subprocess.Popen(torchrun(2, *train_args(killed, tiny_corpus, steps), *events), env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     checkpoint = killed / "checkpoint.safetensors"
     wait_for_checkpoint(process, checkpoint, 8)
@@ -142,6 +145,9 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_weights(tmp_path,
     run(torchrun(2, "train", "--out", str(killed), "--resume", "--no-progress"))
     assert_same_weights(tmp_path / "whole" / "last.safetensors", killed / "last.safetensors", exact=True)
     assert reproducible_metrics(killed) == reproducible_metrics(tmp_path / "whole")
+    if events:
+        assert len(list((killed / "tensorboard").glob("events.out.tfevents.*"))) == 1
+        assert_events_match_metrics(killed)
 
 
 def test_sharded_evaluation_equals_one_process(tmp_path, tiny_corpus):

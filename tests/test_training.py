@@ -1,5 +1,6 @@
 """Training runs on tiny data: the run directory, resuming, and kill-and-resume equivalence."""
 
+import importlib.util
 import json
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import torch
 from safetensors import safe_open
 
 from conftest import checkpoint_step, wait_for_checkpoint
+from test_tensorboard import assert_events_match_metrics
 from textvae import DataConfig, ModelConfig, TrainConfig, load, train
 from textvae.errors import RunDirError
 from textvae.serialization import load_checkpoint
@@ -114,7 +116,10 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corp
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(train_command(whole, tiny_corpus, steps, extra), check=True, env=env, capture_output=True)
 
-    process = subprocess.Popen(train_command(killed, tiny_corpus, steps, extra), env=env, stderr=subprocess.PIPE)
+    # The first variant's killed run also writes TensorBoard events: after the resume they hold metrics.jsonl
+    events = ("--tensorboard",) if variant == next(iter(RESUMED_RUNS)) and importlib.util.find_spec("tensorboard") else ()
+    process = subprocess.Popen(train_command(killed, tiny_corpus, steps, (*extra, *events)), env=env,
+                               stderr=subprocess.PIPE)
     wait_for_checkpoint(process, killed / "checkpoint.safetensors", 13)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -129,6 +134,8 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path, tiny_corp
     assert resumed.returncode == 0, resumed.stderr
 
     assert reproducible_metrics(killed) == reproducible_metrics(whole)
+    if events:
+        assert_events_match_metrics(killed)
     for name in ("model.safetensors", "last.safetensors"):
         assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
 

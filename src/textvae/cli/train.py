@@ -62,11 +62,12 @@ def train(
 
     group, device = join_processes(training.pop("device", "auto"))
     if resume:
+        tensorboard = training.pop("tensorboard", None)  # what a run shows may change when it resumes
         ignored = [flag_of_option(key) for key in (*data, *model, *training)]
         if ignored:
             log.warning("--resume continues the run with the settings it started with; ignored: %s",
                         ", ".join(ignored))
-        result = run_training(out, resume=True, progress=progress, threads=threads)
+        result = run_training(out, resume=True, progress=progress, threads=threads, tensorboard=tensorboard)
     else:
         if "train" not in data or "valid" not in data:
             raise typer.BadParameter("--train and --valid are needed (unless --resume)")

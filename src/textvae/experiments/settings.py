@@ -103,6 +103,8 @@ class Experiment:
                                                   "the causal LM's directory, or a Hugging Face name in the local "
                                                   "cache.", default_text="the model kind's")
     freeze_pretrained: bool = option(False, "Train only the parts that read z; pretrained weights stay as loaded.")
+    tensorboard: bool = option(False, "Also write TensorBoard event files in each run's directory (RUN/tensorboard/; "
+                                      "`tensorboard --logdir OUT/runs` shows them all).")
     # Labels of the test split for probes (textvae.evaluation.probes): a file of JSON lines of factors,
     # or NAME=FILE of plain labels; see `probe_labels`
     labels: str | None = option(None, "Labels of the test split to probe what z encodes: JSON lines of factor -> "
@@ -171,7 +173,7 @@ class Experiment:
                 else:
                     del training[key]  # epochs: anneal over the default epochs, evaluate each epoch
         training = {"kl_target": kl_target, "seed": self.seed if seed is None else seed, "device": self.device, "precision": self.precision,
-                    **training, **(overrides or {})}
+                    "tensorboard": self.tensorboard, **training, **(overrides or {})}
         model_config = ModelConfig.from_flat({"model": model, **self.pretrained_options()}, self.settings.model,
                                              unused="drop")
         # A model that reads a pretrained tokenizer keeps it as its vocabulary; the others share vocab.txt

@@ -137,7 +137,7 @@ def _comparable(config: RunConfig) -> dict[str, Any]:
     current format, whatever version saved it)."""
     config = {k: dict(v) if isinstance(v, dict) else v for k, v in config.to_dict().items()
               if k not in ("textvae_version", "environments")}
-    for key in ("device", "checkpoint_every"):  # where a run computes and how often it saves: same results
+    for key in ("device", "checkpoint_every", "tensorboard"):  # where it computes, how often it saves, what it shows
         config["training"].pop(key, None)
     config["model"].pop("vocab_size", None)
     config["data"].pop("checksums", None)  # checked by training itself on resume
@@ -153,7 +153,7 @@ def ensure_trained(spec: RunSpec, progress: bool) -> None:
         if _comparable(load_config(spec.run_dir)) != _comparable(spec.config):
             raise RunDirError(f"{spec.run_dir} holds a run with other settings than this sweep's; "
                               "choose another --out, or delete that run directory")
-        train(spec.run_dir, resume=True, progress=progress)
+        train(spec.run_dir, resume=True, progress=progress, tensorboard=spec.config.training.tensorboard or None)
     else:
         train(spec.run_dir, spec.config.data, spec.config.model, spec.config.training, progress=progress)
 

@@ -147,6 +147,8 @@ class TrainConfig:
     # Past it the run evaluates, checkpoints and stops early (a later resume continues it).
     time_budget: float | None = option(None, "Seconds of training per invocation: past it the run evaluates, "
                                              "checkpoints and stops; --resume continues it.", min=0, min_open=True)
+    tensorboard: bool = option(False, "Also write TensorBoard event files to RUN/tensorboard/ (the tensorboard extra); "
+                                      "metrics.jsonl stays the record.")
 
     def __post_init__(self) -> None:
         if isinstance(self.objective, ObjectiveOptions):  # TrainConfig(objective=BetaCOptions(kl_target=5))

@@ -28,6 +28,7 @@ from textvae.data.vocab import TokenVocabulary
 from textvae.distributed import global_means, share
 from textvae.errors import DivergenceError, RunDirError
 from textvae.evaluation import CorpusMetrics, evaluate_corpus
+from textvae.generation.decoding import decode, prior_codes
 from textvae.models.decoders import previous_tokens
 from textvae.models.vae import SentenceVAE
 from textvae.objectives import Constant, Objective, WeightedKL
@@ -37,6 +38,7 @@ from textvae.progress import say
 from textvae.serialization import optimizer_state_from_checkpoint, save_checkpoint, save_weights
 from textvae.training.config import BEST_WEIGHTS, CHECKPOINT_FILE, CHECKPOINT_SECONDS, LAST_WEIGHTS, RunConfig
 from textvae.training.optim import build_lr_schedule, build_optimizer, clip_gradient
+from textvae.training.tracking import TensorBoardLog
 from textvae.training.procedures import (
     AggressivePhase, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
 )
@@ -47,6 +49,7 @@ from textvae.training.rundir import (
 log = logging.getLogger(__name__)
 
 AUTOENCODER = WeightedKL(Constant(0.0))  # the objective of AE pretraining: distortion only
+PRIOR_SAMPLES = 3  # greedy sentences from fixed prior draws in each validation record: what the decoder makes of z
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Trainer:
         self.window = empty_window()  # training averages since the last evaluation
         self.finished = False
         self.stopped_by: str | None = None  # "time budget" where this session stopped short of total_steps
+        self.tensorboard: TensorBoardLog | None = None  # while fit runs with --tensorboard, on rank 0
         self.saved_step: int | None = None  # the step the checkpoint on disk holds
         self.saved_at = time.monotonic()  # when it was written (or the trainer started)
         self.last_valid: CorpusMetrics | None = None  # the latest validation measurements
@@ -123,12 +127,18 @@ class Trainer:
         (DIVERGED_FILE, for `textvae runs`) before its error goes up; a later session clears it."""
         if self.group.main:
             clear_divergence(self.run_dir)
+            if self.config.training.tensorboard:
+                self.tensorboard = TensorBoardLog(self.run_dir, self.config.to_dict(), read_metrics(self.run_dir))
         try:
             return self._fit()
         except DivergenceError as err:
             if self.group.main:
                 record_divergence(self.run_dir, self.step, str(err))
             raise
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
 
     def _fit(self) -> TrainResult:
         lengths = self.train_corpus.lengths
@@ -294,7 +304,10 @@ class Trainer:
         valid_record = {"step": self.step, "epoch": epoch, "split": "valid", **schedule, "loss": valid_loss,
                         "aggressive": aggressive, **self.aggressive.record(), **metrics.to_dict()}
         if self.group.main:
+            valid_record["samples"] = self.prior_samples()
             append_metrics(self.run_dir, [train_record, valid_record])
+            if self.tensorboard is not None:
+                self.tensorboard.add([train_record, valid_record])
         self.window = empty_window()
         steering = (f"C_t {schedule['kl_target']:.2f}" if schedule["kl_target"] is not None else
                     f"KL weight {schedule['kl_weight']:.2f}")
@@ -317,6 +330,12 @@ class Trainer:
             save_weights(self.model, self.run_dir / LAST_WEIGHTS)
         self.save_checkpoint()
         return metrics
+
+    def prior_samples(self) -> list[str]:
+        """Greedy sentences from the same PRIOR_SAMPLES prior draws at every evaluation (drawn from
+        their own streams: the training's random state is untouched)."""
+        z = prior_codes(self.config.training.seed, PRIOR_SAMPLES, self.config.model.latent_dim).to(self.device)
+        return [" ".join(self.vocab.decode(ids)) for ids in decode(self.model, z)]
 
     def say(self, message: str) -> None:
         if self.group.main:

@@ -41,9 +41,11 @@ def train(
     resume: bool = False,
     progress: bool = True,
     threads: int | None = None,
+    tensorboard: bool | None = None,
 ) -> TrainResult:
     """Train a VAE into `out_dir`; with `resume=True` continue the run already there.
-    `threads`: CPU threads for PyTorch (None keeps the current setting)."""
+    `threads`: CPU threads for PyTorch (None keeps the current setting). `tensorboard`, with
+    `resume`: switch the event files on or off from this session on (None keeps the run's setting)."""
     set_threads(threads)
     run_dir = Path(out_dir)
     main = distributed.current().main  # under torchrun, rank 0 alone writes the run directory
@@ -51,7 +53,7 @@ def train(
         if not holds_run(run_dir):
             raise RunDirError(f"{run_dir}: not a textvae run directory (no {CONFIG_FILE})")
         with run_lock(run_dir) if main else nullcontext():
-            return _resume(run_dir, progress)
+            return _resume(run_dir, progress, tensorboard)
     if data is None:
         raise ValueError("train() needs a DataConfig unless resume=True")
     if data.valid is None:
@@ -85,8 +87,10 @@ def train(
         raise
 
 
-def _resume(run_dir: Path, progress: bool) -> TrainResult:
-    config = load_config(run_dir)  # a resumed run keeps the configs it started with
+def _resume(run_dir: Path, progress: bool, tensorboard: bool | None = None) -> TrainResult:
+    config = load_config(run_dir)  # a resumed run keeps the configs it started with (what it shows aside)
+    if tensorboard is not None:
+        config.training.tensorboard = tensorboard
     main = distributed.current().main
     litter = remove_partial_writes(run_dir) if main else []
     if litter:
