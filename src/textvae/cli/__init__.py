@@ -16,14 +16,14 @@ from typing import Annotated, Any
 import typer
 
 from textvae import distributed
-from textvae.cli import demo, evaluate, experiment, explore, generate, lm, train, workbench
+from textvae.cli import data, demo, evaluate, experiment, explore, generate, lm, train, workbench
 from textvae.errors import DivergenceError, TextVAEError
 from textvae.experiments import EXPERIMENTS
 from textvae.models.contracts import DECODERS, ENCODERS
 from textvae.objectives import OBJECTIVES
 
 # The order of `textvae --help`
-COMMAND_GROUPS = (train, evaluate, generate, demo, experiment, lm, explore, workbench)
+COMMAND_GROUPS = (data, train, evaluate, generate, demo, experiment, lm, explore, workbench)
 
 
 def _configure(

@@ -152,7 +152,8 @@ def syneval(
         help="A built-in grouping instead: marvin-linzen (the paper's Table 4 rows, from the case field).")] = None,
     skip_oov: Annotated[bool, typer.Option(help="Skip pairs with a word outside the vocabulary (else <unk>).")] = False,
     tokenize: Annotated[Optional[Tokenize], typer.Option(
-        help="How the sentences become tokens: none or moses (for raw-text benchmarks, with --lowercase) "
+        help="How the sentences become tokens: none, moses (for raw-text benchmarks, with --lowercase) or ptb "
+             "(Penn Treebank style, as Marvin & Linzen's pairs) "
              "[default: the run's].")] = None,
     lowercase: RunLowercaseOption = None,
     as_json: JsonOption = False,

@@ -5,7 +5,7 @@ objective), built by `textvae.cli.options`; a new field or a new registered kind
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -49,6 +49,10 @@ def train(
     model: Given,
     training: Given,
     out: Annotated[Path, typer.Option(help="Run directory to create (or resume with --resume).")],
+    data_file: Annotated[Optional[Path], typer.Option(
+        "--data", help="One corpus file in place of --train and --valid: a text file, or CSV / TSV / JSONL with a "
+                       "'text' column, split 0.9 / 0.05 / 0.05 with --seed into OUT/data/ as `textvae data prepare` "
+                       "does (its test.txt is for `evaluate`).")] = None,
     resume: Annotated[bool, typer.Option(
         help="Continue the run in --out; its saved configs replace the other options.")] = False,
     preset: Annotated[Preset, typer.Option(help=_preset_help())] = Preset.paper,
@@ -69,8 +73,10 @@ def train(
                         ", ".join(ignored))
         result = run_training(out, resume=True, progress=progress, threads=threads, tensorboard=tensorboard)
     else:
+        if data_file is not None:
+            data.update(split_data_file(data_file, out, data, training.get("seed", 0)))
         if "train" not in data or "valid" not in data:
-            raise typer.BadParameter("--train and --valid are needed (unless --resume)")
+            raise typer.BadParameter("--train and --valid are needed (or --data; unless --resume)")
         # An option of another objective or model, given out of habit, is said and left out.
         model_config = ModelConfig.from_flat(model, defaults=PRESETS[preset.value], unused="warn")
         training_config = TrainConfig.from_flat({**training, "device": device}, unused="warn")
@@ -85,6 +91,22 @@ def train(
     if note is not None:  # said at the first evaluation it held; still true at the end
         log.warning("at the end: %s", note)
     typer.echo(f"run directory: {result.run_dir}")
+
+
+def split_data_file(data_file: Path, out: Path, data: dict, seed: int) -> dict[str, str]:
+    """--data: the file's splits, written into the new run directory's data/ (the run reads them from there)."""
+    from textvae.data.prepare import PrepareConfig, input_format, prepare_corpus, summary_lines, write_prepared
+    from textvae.training.config import PREPARED_DATA_DIR
+    from textvae.training.rundir import check_new_directory
+
+    if "train" in data or "valid" in data:
+        raise typer.BadParameter("--data replaces --train and --valid: give one or the other")
+    check_new_directory(out, "a textvae run", own=(PREPARED_DATA_DIR,))  # data/ of a start that failed is redone
+    settings = PrepareConfig(text_column=None if input_format(data_file) == "text" else "text", seed=seed)
+    prepared = out / PREPARED_DATA_DIR
+    summary = write_prepared(prepare_corpus(data_file, settings), prepared, settings)
+    log.info("--data %s: %s", data_file, "; ".join(summary_lines(summary)[:2]))
+    return {"train": str(prepared / "train.txt"), "valid": str(prepared / "valid.txt")}
 
 
 def flag_of_option(key: str) -> str:

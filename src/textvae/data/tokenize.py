@@ -1,9 +1,13 @@
-"""How a line of text becomes tokens: as given (split on whitespace) or by the Moses tokenizer.
+"""How a line of text becomes tokens: as given (split on whitespace), by the Moses tokenizer, or in
+the Penn Treebank's style.
 
 The paper's corpora come tokenized and lower-cased, so the default, `none`, only splits on
 whitespace. Raw text ("The food wasn't great!") and public benchmarks given as plain sentences
 need punctuation split off and, for a lower-cased vocabulary, lower-casing: `moses` (sacremoses,
-the Moses tokenizer's rules, without its HTML escapes) with `lowercase=True`. A run saves its
+the Moses tokenizer's rules, without its HTML escapes) with `lowercase=True`. Corpora in the Penn
+Treebank's style (PTB, Marvin & Linzen's minimal pairs) split contractions before the apostrophe
+("is n't", "ca n't") and write quotes as `` and '': `ptb` (NLTK's Treebank word tokenizer) gives
+their tokens where Moses gives "isn 't". A run saves its
 tokenizer in config.json, and everything that reads text for that run uses it.
 """
 
@@ -15,7 +19,7 @@ from typing import Any
 
 from textvae.errors import ConfigError
 
-TOKENIZERS = ("none", "moses")
+TOKENIZERS = ("none", "moses", "ptb")
 
 
 @functools.cache
@@ -25,9 +29,16 @@ def _moses(language: str) -> Any:
     return MosesTokenizer(lang=language)
 
 
+@functools.cache
+def _treebank() -> Any:
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
+
+
 @dataclass(frozen=True)
 class Tokenizer:
-    kind: str = "none"  # none | moses
+    kind: str = "none"  # none | moses | ptb
     lowercase: bool = False
     language: str = "en"  # Moses's rules for this language
 
@@ -40,6 +51,8 @@ class Tokenizer:
             line = line.lower()
         if self.kind == "none":
             return line.split()
+        if self.kind == "ptb":
+            return _treebank().tokenize(line)
         return _moses(self.language).tokenize(line, escape=False)
 
     def describe(self) -> str:

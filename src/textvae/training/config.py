@@ -31,6 +31,7 @@ WEIGHTS = {"best": BEST_WEIGHTS, "last": LAST_WEIGHTS}  # what --weights names
 # A run with a pretrained model: its tokenizer (in place of vocab.txt), and each pretrained
 # encoder's or decoder's configuration (PRETRAINED_DIR/encoder, PRETRAINED_DIR/decoder)
 TOKENIZER_DIR, PRETRAINED_DIR = "tokenizer", "pretrained"
+PREPARED_DATA_DIR = "data"  # `train --data FILE`: the file's train / valid / test splits, inside the run
 DIVERGED_FILE = "diverged.json"  # written when training stopped on a number that was not finite; a resume removes it
 
 DEFAULT_EPOCHS = 10
@@ -56,8 +57,9 @@ class DataConfig:
     max_vocab: int | None = option(None, "Largest vocabulary, special entries included.", min=4)
     max_length: int | None = option(DEFAULT_MAX_LENGTH, "Cut longer sentences to this many words (a warning counts "
                                                         "them).", min=1)
-    tokenize: str = option("none", "How lines become tokens: none (split on whitespace, for tokenized corpora) or "
-                                   "moses (punctuation split off; for raw text). Saved with the run.",
+    tokenize: str = option("none", "How lines become tokens: none (split on whitespace, for tokenized corpora), "
+                                   "moses (punctuation split off; for raw text) or ptb (Penn Treebank style: "
+                                   "\"is n't\"). Saved with the run.",
                            choices=TOKENIZERS)
     lowercase: bool = option(False, "Lower-case the text first. Saved with the run.")
     # SHA-256 of the corpora ("train", "valid"), so that resuming on changed data is refused; filled

@@ -38,16 +38,16 @@ def holds_run(run_dir: Path | str) -> bool:
     return (Path(run_dir) / CONFIG_FILE).is_file()
 
 
-def check_new_directory(out: Path | str, what: str = "a run") -> None:
+def check_new_directory(out: Path | str, what: str = "a run", own: tuple[str, ...] = ()) -> None:
     """A directory for a new run (or language model) must be new or empty: textvae never writes
     beside, or over, a user's own files. Hidden files (a stale lock, a cut-off temporary file)
-    do not count."""
+    do not count, nor do the entries named in `own` (written by textvae for this run)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunDirError(f"--out {out} is a file; {what} is a directory")
     if not out.is_dir():
         return
-    theirs = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    theirs = sorted(p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in own)
     if theirs:
         shown = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
         raise RunDirError(f"--out {out} holds files that are not {what} ({shown}); give a new or empty "

@@ -22,7 +22,7 @@ from textvae.models.vae import SentenceVAE
 from textvae.runtime import describe_environment, environment, resolve_device, set_threads
 from textvae.serialization import load_checkpoint, remove_partial_writes
 from textvae.training.config import (
-    CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, DataConfig, RunConfig, TrainConfig,
+    CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, PREPARED_DATA_DIR, DataConfig, RunConfig, TrainConfig,
 )
 from textvae.training.loop import Trainer, TrainResult, metrics_from_record
 from textvae.training.rundir import (
@@ -60,7 +60,7 @@ def train(
         raise ConfigError("a VAE needs a validation corpus (--valid): it picks the best weights and watches the rate")
     if holds_run(run_dir):
         raise RunDirError(f"{run_dir} already holds a run; pass --resume to continue it, or choose another --out")
-    check_new_directory(run_dir, "a textvae run")
+    check_new_directory(run_dir, "a textvae run", own=(PREPARED_DATA_DIR,))
     data = data.with_absolute_paths()
     train_sentences = read_sentences(data.train, data.tokenizer)
     model = model or ModelConfig()
