@@ -177,3 +177,22 @@ def test_a_huge_but_finite_loss_has_an_infinite_perplexity_not_an_error():
     assert perplexity(710.0) == math.inf and perplexity(1e300) == math.inf  # exp overflows past ~709.78
     report = LMEvaluation(cross_entropy=800.0, perplexity=perplexity(800.0), nll=8000.0, sentences=1, tokens=10)
     assert report.to_dict()["perplexity"] is None  # valid JSON where the number does not fit
+
+
+def test_a_long_importance_weighted_nll_is_announced_once_with_how_to_shorten_it(monkeypatch, caplog):
+    from textvae.evaluation import likelihood
+
+    now = [100.0]
+    monkeypatch.setattr(likelihood.time, "perf_counter", lambda: now[0])
+    quick = likelihood.IWClock(500, 3761, tokens=1000, speaks=True)
+    now[0] += 10.0  # the first batch: 100 of 1,000 tokens in 10 s -> 100 s in all: not long
+    with caplog.at_level("WARNING"):
+        quick.batch_done(100)
+    assert caplog.text == ""
+    slow = likelihood.IWClock(500, 3761, tokens=1000, speaks=True)
+    now[0] += 10.0  # 10 of 1,000 tokens in 10 s -> about 17 min
+    with caplog.at_level("WARNING"):
+        slow.batch_done(10)
+        slow.batch_done(10)
+    (line,) = caplog.text.strip().splitlines()
+    assert "500 samples on 3761 sentences: about 17 min" in line and "--iw-samples 100" in line

@@ -10,6 +10,7 @@ import torch
 
 from conftest import untrained_run
 from test_cli import run_cli
+from textvae.data.tokenize import Tokenizer
 from textvae.data.vocab import SPECIALS, Vocabulary
 from textvae.errors import ConfigError, DataError
 from textvae.evaluation.syneval import MARVIN_LINZEN_GROUPS, OVERALL, read_pairs, syneval
@@ -99,6 +100,13 @@ def test_pairs_identical_after_the_vocabulary_are_ties_outside_every_accuracy(tm
     overall = rows[OVERALL]
     assert (overall.pairs, overall.scored, overall.skipped, overall.ties, overall.pos) == (4, 2, 0, 2, 0.5)
     assert "2 of 4 pairs (50.0%) are the same token sequence" in caplog.text
+    assert "try --tokenize ptb --lowercase" in caplog.text  # the pairs were split on whitespace only
+    assert (overall.tokens, overall.oov_tokens, overall.oov_token_rate) == (14, 4, 4 / 14)
+    caplog.clear()
+    vae.tokenizer = Tokenizer("moses", lowercase=True)  # already tokenized as advised: advise something else
+    with caplog.at_level("WARNING"):
+        syneval(vae, pairs)
+    assert "tokenized with moses, lower-cased" in caplog.text and "try --tokenize" not in caplog.text
     # skipped pairs (out of vocabulary) are not also counted as ties
     overall = syneval(vae, pairs, skip_oov=True)[-1]
     assert (overall.skipped, overall.ties, overall.scored) == (2, 0, 2)

@@ -183,10 +183,12 @@ def syneval(
         return
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}"
-    typer.echo("| group | pairs | scored | skipped | ties | OOV % | pos | neg | pos (mean z) | neg (mean z) | LM |")
-    typer.echo("|---|---|---|---|---|---|---|---|---|---|---|")
+    typer.echo("| group | pairs | scored | skipped | ties | pairs with OOV % | OOV tokens % | pos | neg | pos (mean z) "
+               "| neg (mean z) | LM |")
+    typer.echo("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         typer.echo(f"| {r.group} | {r.pairs} | {r.scored} | {r.skipped} | {r.ties} | {100 * r.oov_share:.1f} | "
+                   f"{100 * r.oov_token_rate:.2f} | "
                    f"{pct(r.pos)} | {pct(r.neg)} | {pct(r.pos_mean)} | {pct(r.neg_mean)} | {pct(r.lm)} |")
 
 

@@ -3,7 +3,9 @@ and a language model's cross-entropy."""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -18,6 +20,8 @@ from textvae.evaluation.latent import LOG_2PI
 from textvae.models.lm import LanguageModel
 from textvae.models.vae import SentenceVAE, gaussian_kl
 from textvae.progress import progress as progress_bar
+
+log = logging.getLogger(__name__)
 
 
 def perplexity(nats_per_token: float) -> float:
@@ -89,6 +93,7 @@ def score_corpus(
     out = {name: torch.zeros(n, dtype=torch.float64) for name in ("distortion", "kl", "log_marginal")}
     mu_all, logvar_all, z_all = (torch.zeros(n, latent) for _ in range(3))
     batches = length_grouped_batches(corpus.lengths, batch_size, rng=None)
+    clock = IWClock(iw_samples, n, corpus.num_tokens, group.main)
     for indices in progress_bar(batches, desc="evaluate", unit="batch", enabled=progress and group.main):
         whole = collate(corpus, indices)
         rows = share(len(indices), group)
@@ -108,11 +113,40 @@ def score_corpus(
             log_w = log_importance_weights(model, batch.tokens, batch.lengths, mu, logvar, iw_samples, generator,
                                            max_tokens, (rows, len(indices), whole.num_tokens))
             out["log_marginal"][index] = (torch.logsumexp(log_w.double(), dim=0) - math.log(iw_samples)).cpu()
+            clock.batch_done(whole.num_tokens)
     model.train(was_training)
     for tensor in (*out.values(), mu_all, logvar_all, z_all):
         sum_over_ranks(tensor, group)  # each sentence's numbers come from one rank, zeros from the rest
     return CorpusScores(out["distortion"], out["kl"], mu_all, logvar_all, z_all,
                         out["log_marginal"] if iw_samples > 0 else None)
+
+
+class IWClock:
+    """Says once, after the first batch, how long the importance-weighted NLL will take where that is
+    long (its cost grows with tokens x samples), and how to make it shorter."""
+
+    LONG = 120.0  # seconds
+
+    def __init__(self, iw_samples: int, sentences: int, tokens: int, speaks: bool):
+        self.iw_samples, self.sentences, self.tokens = iw_samples, sentences, tokens
+        self.speaks = speaks and iw_samples > 0
+        self.started = time.perf_counter()
+
+    def batch_done(self, tokens_done: int) -> None:
+        if not self.speaks:
+            return
+        self.speaks = False
+        estimate = (time.perf_counter() - self.started) * self.tokens / max(tokens_done, 1)
+        if estimate > self.LONG:
+            fewer = max(1, self.iw_samples // 5)
+            log.warning("importance-weighted NLL with %d samples on %d sentences: about %s at this speed; "
+                        "--iw-samples %d takes about a fifth of it (a looser bound), --iw-samples 0 skips it",
+                        self.iw_samples, self.sentences, duration_text(estimate), fewer)
+
+
+def duration_text(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
+        f"{seconds:.0f} s"
 
 
 @dataclass

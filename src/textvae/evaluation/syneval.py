@@ -116,6 +116,8 @@ class GroupScores:
     skipped: int  # pairs with an out-of-vocabulary word, when those are skipped
     ties: int  # pairs whose sentences have the same token ids (not skipped): neither can win
     oov_pairs: int  # pairs with at least one out-of-vocabulary word (scored with <unk> unless skipped)
+    tokens: int  # of both sentences of every pair, as the run tokenizes them
+    oov_tokens: int  # of those, outside the vocabulary
     pos: float | None
     neg: float | None
     pos_mean: float | None
@@ -126,12 +128,35 @@ class GroupScores:
     def oov_share(self) -> float:
         return self.oov_pairs / self.pairs if self.pairs else 0.0
 
+    @property
+    def oov_token_rate(self) -> float:
+        return self.oov_tokens / self.tokens if self.tokens else 0.0
+
     def to_dict(self) -> dict[str, object]:
-        return asdict(self) | {"oov_share": self.oov_share}
+        return asdict(self) | {"oov_share": self.oov_share, "oov_token_rate": self.oov_token_rate}
 
 
 def has_oov(pair: MinimalPair, vocabulary: TokenVocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
     return any(word not in vocabulary for sentence in (pair.good, pair.bad) for word in tokenize(sentence))
+
+
+def token_counts(pair: MinimalPair, vocabulary: TokenVocabulary,
+                 tokenize: Callable[[str], list[str]] = str.split) -> tuple[int, int]:
+    """Tokens of both sentences, and how many of them the vocabulary lacks."""
+    words = [word for sentence in (pair.good, pair.bad) for word in tokenize(sentence)]
+    return len(words), sum(word not in vocabulary for word in words)
+
+
+def tie_advice(tokenizer: object) -> str:
+    """What may turn ties into scored pairs, given how the sentences were tokenized."""
+    kind, lowercase = getattr(tokenizer, "kind", "none"), getattr(tokenizer, "lowercase", False)
+    if kind == "none" or not lowercase:
+        return ("the pairs may be tokenized unlike the training corpus: try --tokenize ptb --lowercase (Penn "
+                "Treebank style, as Marvin & Linzen's) or --tokenize moses --lowercase; --skip-oov leaves out every "
+                "pair with an unknown word")
+    return (f"they were tokenized with {kind}, lower-cased: the words the pairs differ in are missing from the "
+            "run's vocabulary; train on a corpus (or a --vocab) that holds them, or --skip-oov leaves out every pair "
+            "with an unknown word")
 
 
 def is_tie(pair: MinimalPair, vocabulary: TokenVocabulary, tokenize: Callable[[str], list[str]] = str.split) -> bool:
@@ -169,11 +194,11 @@ def syneval(vae: SentenceModel, pairs: Sequence[MinimalPair], skip_oov: bool = F
     kept = [i for i in range(len(pairs)) if not (skipped[i] or ties[i])]
     if any(oov) and not skip_oov:
         vae.warn_unknown([s for p in pairs for s in (p.good, p.bad)], "minimal pairs")
+    counts = [token_counts(p, vae.vocab, tokenize) for p in pairs]
     if any(ties):
         log.warning("minimal pairs: %d of %d pairs (%.1f%%) are the same token sequence once unknown words read as "
-                    "<unk>; they count as ties, outside every accuracy (raw text may need --tokenize moses "
-                    "--lowercase, or --skip-oov leaves out every pair with an unknown word)",
-                    sum(ties), len(pairs), 100 * sum(ties) / len(pairs))
+                    "<unk>; they count as ties, outside every accuracy (%s)",
+                    sum(ties), len(pairs), 100 * sum(ties) / len(pairs), tie_advice(tokenize))
     wins = score_pairs(vae, [pairs[i] for i in kept]) if kept else {}
     members: dict[str, list[int]] = defaultdict(list)  # group -> positions in `pairs`
     for i, pair in enumerate(pairs):
@@ -188,7 +213,8 @@ def syneval(vae: SentenceModel, pairs: Sequence[MinimalPair], skip_oov: bool = F
         rate = {k: (float(v[scored].float().mean()) if scored else None) for k, v in wins.items()} if wins else {}
         rows.append(GroupScores(
             group=name, pairs=len(indices), scored=len(scored), skipped=sum(skipped[i] for i in indices),
-            ties=sum(ties[i] for i in indices), oov_pairs=sum(oov[i] for i in indices), pos=rate.get("pos"),
+            ties=sum(ties[i] for i in indices), oov_pairs=sum(oov[i] for i in indices),
+            tokens=sum(counts[i][0] for i in indices), oov_tokens=sum(counts[i][1] for i in indices), pos=rate.get("pos"),
             neg=rate.get("neg"),
             pos_mean=rate.get("pos_mean"), neg_mean=rate.get("neg_mean"), lm=rate.get("lm"),
         ))
