@@ -47,6 +47,19 @@ def test_the_page_and_the_map(explored):
     assert client.get("/map?run=nope").status_code == 404
 
 
+def test_the_page_shows_the_runs_training_curves(explored):
+    pytest.importorskip("matplotlib")
+    service, client = explored
+    assert b'<img id="curves"' in client.get("/").data
+    response = client.get("/curves.png?run=run")
+    assert response.status_code == 200 and response.mimetype == "image/png"
+    assert response.data[:8] == b"\x89PNG\r\n\x1a\n"
+    from textvae.workbench.curves import curves_png, read_curves
+    assert response.data == curves_png([read_curves(service.explorers["run"].run_dir)])  # what `textvae plot` draws
+    missing = client.get("/curves.png?run=nope")
+    assert missing.status_code == 404 and "unknown run" in missing.get_json()["error"]
+
+
 def test_encode_decode_interpolate_sample(explored):
     service, client = explored
     status, answer = post(client, "/encode", {"sentences": ["the food was great .", "the fod was great ."],

@@ -65,8 +65,9 @@ class Explorer:
     """One run: its model, and the map of a corpus's posterior means projected on their first two
     principal components."""
 
-    def __init__(self, name: str, vae: TextVAE, sentences: list[str], labels: list[str] | None):
-        self.name, self.vae = name, vae
+    def __init__(self, name: str, vae: TextVAE, sentences: list[str], labels: list[str] | None,
+                 run_dir: Path | None = None):
+        self.name, self.vae, self.run_dir = name, vae, run_dir
         self.vae.precision = "fp32"  # one answer on every machine
         mu = vae.encode(sentences)[0].double().cpu()
         self.centre = mu.mean(dim=0)
@@ -146,6 +147,15 @@ class Service:
         labels = sorted({p.label for p in explorer.points if p.label is not None})
         return {"run": explorer.name, "runs": list(self.explorers), "labels": labels,
                 "points": [vars(p) for p in explorer.points]}
+
+    def curves(self, run: str | None) -> bytes:
+        """The run's training curves as PNG, drawn from its metrics.jsonl now (as `textvae plot` draws them)."""
+        from textvae.workbench.curves import curves_png, read_curves
+
+        explorer = self.explorer({} if run is None else {"run": run})
+        if explorer.run_dir is None:
+            raise BadRequest(f"run {explorer.name!r} has no run directory to read curves from", 404)
+        return curves_png([read_curves(explorer.run_dir)])
 
     def encode(self, body: dict[str, Any]) -> dict[str, Any]:
         explorer, sentences = self.explorer(body), _sentences(body)
@@ -228,7 +238,7 @@ def build_service(run_dirs: list[Path], data: Path | None = None, labels: Path |
         else:
             sentences = [line for _, line in read_lines(corpus) if line.strip()][:max_points]
             label_list = None
-        explorers.append(Explorer(run_dir.resolve().name, vae, sentences, label_list))
+        explorers.append(Explorer(run_dir.resolve().name, vae, sentences, label_list, Path(run_dir)))
     return Service(explorers)
 
 
@@ -266,6 +276,10 @@ def create_app(service: Service) -> Any:
     @app.get("/map")
     def map_() -> Any:
         return jsonify(service.map(request.args.get("run")))
+
+    @app.get("/curves.png")
+    def curves() -> Any:
+        return Response(service.curves(request.args.get("run")), mimetype="image/png")
 
     for name in ("encode", "decode", "interpolate", "sample"):
         handler = getattr(service, name)

@@ -26,9 +26,14 @@ def pyplot() -> Any:
     return plt
 
 
+def figure_bytes(plt: Any, fig: Any, file_format: str = "png") -> bytes:
+    """The figure's file in `file_format` (png, svg, pdf); the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=file_format)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save_figure(plt: Any, fig: Any, path: Path) -> None:
     """The figure as PNG (SVG, PDF by the file's extension), written atomically."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
-    plt.close(fig)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, figure_bytes(plt, fig, Path(path).suffix.lstrip(".") or "png"))

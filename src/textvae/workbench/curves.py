@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textvae.errors import ConfigError, RunDirError
-from textvae.plotting import pyplot, save_figure
+from textvae.plotting import figure_bytes, pyplot, save_figure
 from textvae.serialization import read_json
 from textvae.training import CONFIG_FILE, read_metrics
 
@@ -84,6 +84,18 @@ def x_of(records: Sequence[dict[str, Any]], x: str, seconds_at: dict[int, float]
 
 def plot_curves(runs: Sequence[RunCurves], path: Path, x: str = "step") -> Path:
     """The six panels for `runs`, written to `path` (PNG, SVG or PDF by its extension)."""
+    plt, fig = draw_curves(runs, x)
+    save_figure(plt, fig, path)
+    return path
+
+
+def curves_png(runs: Sequence[RunCurves], x: str = "step") -> bytes:
+    """The six panels as PNG bytes (the explorer's curves)."""
+    return figure_bytes(*draw_curves(runs, x))
+
+
+def draw_curves(runs: Sequence[RunCurves], x: str = "step") -> tuple[Any, Any]:
+    """The six panels for `runs`: (pyplot, figure)."""
     if x not in X_AXES:
         raise ConfigError(f"--x takes {', '.join(X_AXES)}, not {x!r}")
     if not any(r.train or r.valid for r in runs):
@@ -114,5 +126,4 @@ def plot_curves(runs: Sequence[RunCurves], path: Path, x: str = "step") -> Path:
         ax.set_xlabel(X_AXES[x])
         ax.grid(alpha=0.3)
     axes.flat[0].legend(fontsize=8)
-    save_figure(plt, fig, path)
-    return path
+    return plt, fig
