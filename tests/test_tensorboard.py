@@ -96,3 +96,16 @@ def test_resume_can_switch_the_events_on(tmp_path, data):
     train(run, resume=True, progress=False, tensorboard=True)
     assert load_config(run).training.tensorboard
     assert_events_match_metrics(run)  # the records from before the switch are there too
+
+
+def test_an_experiment_turns_the_events_on_for_its_runs_without_making_them_other_runs(tmp_path, tiny_corpus):
+    from textvae.experiments.settings import Experiment
+    from textvae.experiments.sweep import _comparable
+
+    train_file, valid_file = tiny_corpus
+    def experiment(tensorboard):
+        return Experiment("figure1", str(train_file), str(valid_file), str(valid_file), str(tmp_path / "out"),
+                          models=["lstm-lstm"], kl_targets=[3.0], tensorboard=tensorboard)
+    with_events, without = experiment(True).run_config("lstm-lstm", 3.0), experiment(False).run_config("lstm-lstm", 3.0)
+    assert with_events.training.tensorboard and not without.training.tensorboard
+    assert _comparable(with_events) == _comparable(without)  # a finished run is reused either way
