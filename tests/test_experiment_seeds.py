@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,14 @@ def test_compare_runs_each_variant_once_a_seed_and_shows_intervals(corpus, tmp_p
     exp = experiment(out, corpus, name="compare", iw_samples=2)
     rows = run_compare(exp, select_variants(exp, ["elbo", "beta-c"]), progress=False)
     assert [(r["variant"], r["seeds"]) for r in rows] == [("elbo", [0, 1]), ("beta-c-C3", [0, 1])]
+    # Shards made elsewhere (another machine, an earlier session): the runs' records without any weights
+    # are reused as they are, and the report, prior samples included, comes out the same
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved, ignore=shutil.ignore_patterns("*.safetensors", "compare.*"))
+    exp = experiment(moved, corpus, name="compare", iw_samples=2)
+    moved_rows = run_compare(exp, select_variants(exp, ["elbo", "beta-c"]), progress=False)
+    assert [r["samples"] for r in moved_rows] == [r["samples"] for r in rows] and len(rows[0]["samples"]) == 3
+    assert [r["rate"] for r in moved_rows] == [r["rate"] for r in rows]
 
 
 def test_the_tables_show_every_seeds_runs_as_means_with_intervals(corpus, tmp_path):

@@ -28,7 +28,7 @@ from textvae.experiments.compare_report import (
 from textvae.experiments.plots import PlotsUnavailable, plot_aggressive, plot_compare
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
 from textvae.experiments.stats import seed_means
-from textvae.experiments.sweep import RunSpec, prepare, run_all, run_name, seed_suffix
+from textvae.experiments.sweep import RECONSTRUCTION_FILE, RunSpec, prepare, run_all, run_name, seed_suffix
 from textvae.models.lm import LMConfig, word_decoder_kinds
 from textvae.options import option
 from textvae.serialization import read_json, write_atomic, write_json, write_text
@@ -133,9 +133,16 @@ def language_model_floor(experiment: Experiment) -> dict[str, Any]:
 
 
 def prior_samples(experiment: Experiment, row: dict[str, Any], n: int = 3) -> list[str]:
+    """Greedy sentences from prior draws of the first seed's run: kept in its reconstruction.json
+    (drawn with its seed, the first), else decoded from its weights (runs made before they were kept)."""
     from textvae.api import load
 
-    vae = load(experiment.root / "runs" / row["run"], device=experiment.device, precision=experiment.precision)
+    run_dir = experiment.root / "runs" / row["run"]
+    kept = read_json(run_dir / RECONSTRUCTION_FILE).get("prior_samples") if (run_dir / RECONSTRUCTION_FILE).exists() \
+        else None
+    if kept is not None and len(kept) >= n:
+        return kept[:n]
+    vae = load(run_dir, device=experiment.device, precision=experiment.precision)
     return vae.sample(n, "greedy", seed=experiment.seed)
 
 

@@ -174,6 +174,7 @@ def ensure_evaluated(spec: RunSpec) -> dict[str, Any]:
 
 
 PROBE_SENTENCES = 10_000  # of the test split, at most
+PRIOR_SAMPLES = 3  # greedy sentences from prior draws of the run's seed, in reconstruction.json
 
 
 def ensure_probed(spec: RunSpec) -> dict[str, Any]:
@@ -207,7 +208,9 @@ def ensure_reconstructed(spec: RunSpec) -> dict[str, Any]:
     write_atomic(spec.run_dir / "reconstructions.tsv",
                  "".join(f"{s}\t{r}\n" for s, r in zip(sources, reconstructions)).encode("utf-8"))
     record = {"test": spec.test, "weights": "best", "decoding": "greedy",
-              "buckets": [row.to_dict() for row in reconstruction_scores(sources, reconstructions, DEFAULT_BUCKETS)]}
+              "buckets": [row.to_dict() for row in reconstruction_scores(sources, reconstructions, DEFAULT_BUCKETS)],
+              # kept with the run, so that a report needs no weights (runs copied in from another machine)
+              "prior_samples": vae.sample(PRIOR_SAMPLES, "greedy", seed=spec.seed)}
     write_json(path, record)
     return record
 
