@@ -84,8 +84,8 @@ class PreparedCorpus:
         vocabulary = []
         for min_count in MIN_COUNTS:
             words = {w for w, c in train_counts.items() if c >= min_count}
-            vocabulary.append({"min_count": min_count, "words": len(words),
-                               **{f"{s}_unknown_tokens": unknown_rate(self.splits[s], words) for s in ("valid", "test")}})
+            unknown = {f"{s}_unknown_tokens": unknown_rate(self.splits[s], words) for s in ("valid", "test")}
+            vocabulary.append({"min_count": min_count, "words": len(words), **unknown})
         histogram = Counter((n - 1) // LENGTH_BIN for n in lengths)
         return {
             "counts": self.counts,
@@ -240,8 +240,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     lines = [f"{describe_counts(summary['counts'])}; kept {summary['counts']['kept']}",
              "split: " + ", ".join(f"{s} {sentences[s]} sentences ({tokens[s]} tokens)" for s in SPLITS),
              "vocabulary of train at each minimum count (and the tokens of valid / test it leaves unknown):"]
-    lines += [f"  min count {v['min_count']:>2}: {v['words']:>7} words   unknown {100 * v['valid_unknown_tokens']:.2f}% / "
-              f"{100 * v['test_unknown_tokens']:.2f}%" for v in summary["vocabulary"]]
+    lines += [f"  min count {v['min_count']:>2}: {v['words']:>7} words   unknown "
+              f"{100 * v['valid_unknown_tokens']:.2f}% / {100 * v['test_unknown_tokens']:.2f}%" for v in summary["vocabulary"]]
     most = max(summary["lengths"].values(), default=1)
     lines.append("sentence lengths (tokens):")
     lines += [f"  {span:>7}: {count:>7} {'#' * max(1, round(40 * count / most))}"

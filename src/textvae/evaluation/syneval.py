@@ -214,7 +214,8 @@ def syneval(vae: SentenceModel, pairs: Sequence[MinimalPair], skip_oov: bool = F
         rows.append(GroupScores(
             group=name, pairs=len(indices), scored=len(scored), skipped=sum(skipped[i] for i in indices),
             ties=sum(ties[i] for i in indices), oov_pairs=sum(oov[i] for i in indices),
-            tokens=sum(counts[i][0] for i in indices), oov_tokens=sum(counts[i][1] for i in indices), pos=rate.get("pos"),
+            tokens=sum(counts[i][0] for i in indices), oov_tokens=sum(counts[i][1] for i in indices),
+            pos=rate.get("pos"),
             neg=rate.get("neg"),
             pos_mean=rate.get("pos_mean"), neg_mean=rate.get("neg_mean"), lm=rate.get("lm"),
         ))

@@ -29,7 +29,8 @@ PANELS = (  # (record key, title, which splits draw it)
     ("lr", "learning rate", ("train",)),
 )
 LABEL_FIRST = ("model", "objective", "kl_target", "seed")  # what a legend names first where it differs
-BOOKKEEPING = {"device", "checkpoint_every", "eval_batch_size", "time_budget", "tensorboard", "vocab_size"}  # same results
+# Settings that leave the numbers as they are: never what tells two runs apart in a legend
+BOOKKEEPING = {"device", "checkpoint_every", "eval_batch_size", "time_budget", "tensorboard", "vocab_size"}
 
 
 @dataclass
