@@ -114,7 +114,8 @@ def test_treebank_tokens_are_not_moses_tokens():
     (["--text-column", "review", "--split", "0.998,0.001,0.001"], "the valid split would be empty"),
 ])
 def test_bad_input_is_one_line(args, fragment, inputs, tmp_path, capsys):
-    code, _, err = run_cli(["data", "prepare", str(inputs["csv"]), "--out", str(tmp_path / "out"), *args], capsys)
+    code, _, err = run_cli(["data", "prepare", str(inputs["csv"]), "--out", str(tmp_path / "out"), "--no-progress",
+                           *args], capsys)
     (line,) = err.strip().splitlines()
     assert code == 2 and fragment in line and line.startswith("textvae: error:")
 

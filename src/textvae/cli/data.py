@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from textvae.cli.common import JsonOption
+from textvae.cli.common import JsonOption, ProgressOption
 from textvae.cli.options import Given, Source, config_fields, with_options
 from textvae.data.prepare import PrepareConfig
 
@@ -21,6 +21,7 @@ def prepare(
     out: Annotated[Path, typer.Option(help="New directory for train.txt, valid.txt, test.txt (SPLIT.factors.jsonl "
                                            "with labels) and summary.json.")],
     as_json: JsonOption = False,
+    progress: ProgressOption = True,
 ) -> None:
     """Split into sentences where asked, tokenize, filter by length, drop repeats and split with a seed;
     then say what each step did, the vocabulary at each minimum count and the length histogram."""
@@ -29,7 +30,7 @@ def prepare(
 
     config = PrepareConfig(**settings)
     check_new_directory(out, "a prepared corpus")
-    summary = write_prepared(prepare_corpus(input_file, config), out, config)
+    summary = write_prepared(prepare_corpus(input_file, config, progress), out, config)
     if as_json:
         typer.echo(json.dumps(summary))
         return

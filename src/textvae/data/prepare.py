@@ -26,6 +26,7 @@ import numpy as np
 from textvae.data.tokenize import TOKENIZERS, Tokenizer
 from textvae.errors import ConfigError, DataError
 from textvae.options import MAX_SEED, check_options, option
+from textvae.progress import progress as progress_bar
 
 SPLITS = ("train", "valid", "test")
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}  # else: text
@@ -173,14 +174,15 @@ def sentence_splitter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def prepare_corpus(path: Path | str, config: PrepareConfig) -> PreparedCorpus:
+def prepare_corpus(path: Path | str, config: PrepareConfig, progress: bool = False) -> PreparedCorpus:
     """Read, split into sentences, tokenize, filter, de-duplicate, shuffle and split a corpus file."""
     path = Path(path)
     tokenizer, splitter = config.tokenizer, sentence_splitter() if config.split_sentences else None
     counts = Counter(rows=0, sentences=0, blank=0, too_short=0, too_long=0, duplicates=0)
     kept: list[tuple[list[str], dict[str, str]]] = []
     seen: set[tuple[str, ...]] = set()
-    for row in read_rows(path, config):
+    rows = list(read_rows(path, config))  # the file is read whole anyway; counted, the bar has an end
+    for row in progress_bar(rows, desc="prepare", unit="line", enabled=progress):
         counts["rows"] += 1
         for sentence in splitter.segment(row.text) if splitter is not None and row.text.strip() else [row.text]:
             tokens = tokenizer(sentence)
