@@ -80,3 +80,15 @@ def test_time_needs_runs_that_recorded_it(sweep, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(["plot", str(tmp_path / "nowhere")])
     assert done.value.code == 2
+
+
+def test_a_legend_names_the_objective_and_C_not_the_options_that_follow_from_them():
+    from textvae.workbench.curves import RunCurves
+
+    def run(name, **config):
+        return RunCurves(name, {"model": "lstm-lstm", "seed": 0, "lr": 0.002, **config}, [], [])
+    runs = [run("a", objective="beta-c", kl_target=3.0, anneal_steps=6000), run("b", objective="beta-c", kl_target=15.0,
+            anneal_steps=6000), run("c", objective="elbo"), run("d", objective="anneal", anneal_shape="linear")]
+    assert labels(runs) == ["objective=beta-c C=3", "objective=beta-c C=15", "objective=elbo", "objective=anneal"]
+    assert labels([run("a", lr=0.1), run("b", lr=0.2)]) == ["lr=0.1", "lr=0.2"]  # nothing of LABEL_FIRST differs
+    assert labels([run("a"), run("b")]) == ["a", "b"]

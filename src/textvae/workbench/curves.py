@@ -60,17 +60,21 @@ def flat_config(saved: dict[str, Any]) -> dict[str, Any]:
 
 
 def labels(runs: Sequence[RunCurves], most: int = 3) -> list[str]:
-    """A legend entry per run from the settings that differ between them (LABEL_FIRST first, at
-    most `most`), or the run's name where nothing does or there is one run."""
+    """A legend entry per run from the settings that differ between them: those of LABEL_FIRST
+    where any does (an objective's own options follow from it), else the others, at most `most`;
+    a setting a run does not have is left out of its entry. The run's name where nothing differs
+    or there is one run."""
     if len(runs) < 2:
         return [r.name for r in runs]
-    keys = sorted({k for r in runs for k in r.config}, key=lambda k: (k not in LABEL_FIRST, LABEL_FIRST.index(k)
-                                                                       if k in LABEL_FIRST else 0, k))
-    differing = [k for k in keys if k not in BOOKKEEPING and len({repr(r.config.get(k)) for r in runs}) > 1][:most]
-    if not differing:
+    keys = sorted({k for r in runs for k in r.config} - BOOKKEEPING)
+    differing = [k for k in keys if len({repr(r.config.get(k)) for r in runs}) > 1]
+    first = [k for k in LABEL_FIRST if k in differing]
+    chosen = (first or differing)[:most]
+    if not chosen:
         return [r.name for r in runs]
     short = {"kl_target": "C"}
-    return [" ".join(f"{short.get(k, k)}={format_value(r.config.get(k))}" for k in differing) for r in runs]
+    return [" ".join(f"{short.get(k, k)}={format_value(r.config[k])}" for k in chosen if r.config.get(k) is not None)
+            or r.name for r in runs]
 
 
 def format_value(value: Any) -> str:
