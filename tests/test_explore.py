@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
@@ -123,6 +124,8 @@ def test_the_page_in_headless_chromium(explored, tmp_path):
         server.shutdown()
     assert 'data-ready="yes"' in dom, dom[-2000:]
     assert re.search(r'<canvas id="map"[^>]*data-points="32"', dom)
+    if importlib.util.find_spec("matplotlib"):
+        assert re.search(r'<img id="curves"[^>]*src="blob:', dom), "the training curves are not shown"
     expected = service.explorers["run"].vae.reconstruct(["the food was great ."])[0]
     shown = re.search(r'<div id="reconstruction" class="out">(.*?)</div>', dom, re.S).group(1)
     assert shown == expected.replace("<", "&lt;").replace(">", "&gt;")
