@@ -144,3 +144,9 @@ def test_train_takes_one_data_file(inputs, tmp_path, capsys):
     code, _, err = run_cli(["train", "--data", str(inputs["text"]), "--train", str(inputs["text"]), "--out",
                             str(tmp_path / "other")], capsys)
     assert code == 2 and "--data replaces --train and --valid" in err
+
+
+def test_train_data_names_the_command_for_another_text_column(inputs, tmp_path, capsys):
+    code, _, err = run_cli(["train", "--data", str(inputs["csv"]), "--out", str(tmp_path / "run")], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 2 and "no column text" in line and "textvae data prepare" in line and "--text-column NAME" in line

@@ -96,6 +96,7 @@ def train(
 def split_data_file(data_file: Path, out: Path, data: dict, seed: int) -> dict[str, str]:
     """--data: the file's splits, written into the new run directory's data/ (the run reads them from there)."""
     from textvae.data.prepare import PrepareConfig, input_format, prepare_corpus, summary_lines, write_prepared
+    from textvae.errors import ConfigError, DataError
     from textvae.training.config import PREPARED_DATA_DIR
     from textvae.training.rundir import check_new_directory
 
@@ -104,7 +105,14 @@ def split_data_file(data_file: Path, out: Path, data: dict, seed: int) -> dict[s
     check_new_directory(out, "a textvae run", own=(PREPARED_DATA_DIR,))  # data/ of a start that failed is redone
     settings = PrepareConfig(text_column=None if input_format(data_file) == "text" else "text", seed=seed)
     prepared = out / PREPARED_DATA_DIR
-    summary = write_prepared(prepare_corpus(data_file, settings), prepared, settings)
+    try:
+        corpus = prepare_corpus(data_file, settings)
+    except DataError as err:
+        if settings.text_column is None or "no column" not in str(err) and "no key" not in str(err):
+            raise
+        raise ConfigError(f"{err}; --data reads the column 'text': for another, run `textvae data prepare {data_file} "
+                          "--text-column NAME --out DIR` and train on DIR's files") from None
+    summary = write_prepared(corpus, prepared, settings)
     log.info("--data %s: %s", data_file, "; ".join(summary_lines(summary)[:2]))
     return {"train": str(prepared / "train.txt"), "valid": str(prepared / "valid.txt")}
 
