@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -83,9 +84,10 @@ def by_name(rows):
 
 
 def test_each_status_is_told_apart_and_listing_takes_no_lock(folder):
-    with run_lock(folder / "running"):  # a live writer: this process
+    with run_lock(folder / "running"), run_lock(folder / "finished"):  # live writers: this process
         rows = by_name(list_runs([folder]))
         assert (folder / "running" / LOCK_FILE).exists()
+    assert rows["finished"].note == f"in use by pid {os.getpid()}"  # being evaluated: still finished
     assert set(rows) == {"finished", "budget", "diverged", "interrupted", "killed", "elsewhere", "running", "fresh"}
     assert {name: row.status for name, row in rows.items()} == {
         "finished": "finished", "budget": "time budget", "diverged": "diverged", "interrupted": "interrupted",

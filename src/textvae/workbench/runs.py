@@ -27,7 +27,7 @@ from textvae.training.rundir import read_divergence
 
 # Every status, in the order a table sorted by status shows them, with what it means for the user
 STATUSES = {
-    "running": "its lock is held by a live process on this machine",
+    "running": "its lock is held by a live process on this machine (a finished run in use stays finished)",
     "running elsewhere": "locked by a process on another host (cannot be checked from here)",
     "killed": "its lock is stale: the process that held it is gone (killed, crashed); --resume continues it",
     "diverged": "stopped where a number stopped being finite (diverged.json says where); lower --lr",
@@ -120,6 +120,8 @@ def _checkpoint(run_dir: Path) -> dict[str, Any]:
 def run_status(run_dir: Path, state: dict[str, Any]) -> tuple[str, str]:
     """The status of a run (a key of STATUSES) and a note that says more where there is more."""
     lock, holder = lock_status(run_dir)
+    if lock == "held" and state.get("finished"):  # trained; an experiment is evaluating or reusing it
+        return "finished", f"in use by pid {holder.get('pid')}" if holder else "in use"
     if lock == "held":
         return "running", f"pid {holder.get('pid')}" if holder else ""
     if lock == "elsewhere":
