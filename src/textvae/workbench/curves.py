@@ -21,7 +21,7 @@ from textvae.training import CONFIG_FILE, read_metrics
 
 X_AXES = {"step": "step", "epoch": "epoch", "time": "seconds trained"}
 PANELS = (  # (record key, title, which splits draw it)
-    ("loss", "loss (the objective)", ("train", "valid")),
+    ("loss", "loss: the objective (validation: at its final C or weight)", ("train", "valid")),
     ("distortion", "D: distortion (nats)", ("train", "valid")),
     ("rate", "R: rate (nats); dotted: the target C_t", ("train", "valid")),
     ("mi", "MI: I(x; z) on validation (nats)", ("valid",)),
