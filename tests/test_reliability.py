@@ -104,6 +104,8 @@ def valid_invocation(path: tuple[str, ...], w: Workspace) -> list[str]:
         ("demo",): ["--out", out, "--max-steps", "1", "--no-progress"],
         ("explore",): [run, "--data", str(w.valid)],
         ("plot",): [run, "--out", str(Path(out) / "curves.png")],
+        ("runs",): [str(w.root)],
+        ("data", "prepare"): [str(w.train), "--out", out, "--no-progress"],
         ("lm", "train"): ["--train", str(w.train), "--out", out, "--epochs", "1", "--embedding-dim", "8",
                           "--hidden-dim", "8", "--no-progress"],
         ("lm", "evaluate"): [str(w.lm), "--data", str(w.valid)],

@@ -100,6 +100,8 @@ def split_data_file(data_file: Path, out: Path, data: dict, seed: int) -> dict[s
     from textvae.training.config import PREPARED_DATA_DIR
     from textvae.training.rundir import check_new_directory
 
+    if not data_file.is_file():
+        raise DataError(data_file, "no such file" if not data_file.exists() else "is a directory, expected a file")
     if "train" in data or "valid" in data:
         raise typer.BadParameter("--data replaces --train and --valid: give one or the other")
     check_new_directory(out, "a textvae run", own=(PREPARED_DATA_DIR,))  # data/ of a start that failed is redone
