@@ -150,3 +150,11 @@ def test_a_damaged_run_is_a_row_and_a_folder_without_runs_is_one_line(folder, tm
     assert row.status == "damaged" and "not a JSON file" in row.note
     code, _, err = run_cli(["runs", str(tmp_path / "nothing-here")], capsys)
     assert code == 2 and "no such run directory" in err
+
+
+def test_a_run_copied_without_its_weights_is_told_by_its_records(folder, tmp_path):
+    records_only = tmp_path / "gathered" / "finished"
+    shutil.copytree(folder / "finished", records_only, ignore=shutil.ignore_patterns("*.safetensors"))
+    (row,) = list_runs([tmp_path / "gathered"])
+    assert (row.status, row.steps, row.planned, row.note) == ("finished", 8, 8, "records only, no weights")
+    assert row.D == by_name(list_runs([folder]))["finished"].D

@@ -95,8 +95,8 @@ def run_row(run_dir: Path, root: Path | None = None) -> RunRow:
     saved = read_json(run_dir / CONFIG_FILE)
     training, model = saved.get("training", {}), saved.get("model", {})
     options = training.get("objective_options") or {}
-    state = _checkpoint(run_dir)
     records = read_metrics(run_dir)
+    state = _checkpoint(run_dir) or _state_from_records(records, training)
     valid = [r for r in records if r.get("split") == "valid"]
     best = min(valid, key=lambda r: math.inf if r.get("loss") is None else r["loss"]) if valid else {}
     seconds = next((r["seconds"] for r in reversed(records) if r.get("seconds") is not None), state.get("seconds"))
@@ -117,6 +117,15 @@ def _checkpoint(run_dir: Path) -> dict[str, Any]:
     return checkpoint_state(path) if path.exists() else {}
 
 
+def _state_from_records(records: list[dict[str, Any]], training: dict[str, Any]) -> dict[str, Any]:
+    """A run copied without its checkpoint (its records only, as a sweep's shards are gathered):
+    its step and whether it finished, from metrics.jsonl and the planned steps; {} when it has no record."""
+    if not records:
+        return {}
+    step, planned = records[-1]["step"], training.get("max_steps")
+    return {"step": step, "finished": planned is not None and step >= planned, "records_only": True}
+
+
 def run_status(run_dir: Path, state: dict[str, Any]) -> tuple[str, str]:
     """The status of a run (a key of STATUSES) and a note that says more where there is more."""
     lock, holder = lock_status(run_dir)
@@ -134,7 +143,7 @@ def run_status(run_dir: Path, state: dict[str, Any]) -> tuple[str, str]:
     if not state:
         return "not started", ""
     if state.get("finished"):
-        return "finished", ""
+        return "finished", "records only, no weights" if state.get("records_only") else ""
     if state.get("stopped_by") == "time budget":
         return "time budget", ""
     return "interrupted", ""
