@@ -171,3 +171,27 @@ def test_a_capped_phase_says_so_in_its_metrics_and_in_the_report(tmp_path, tiny_
     assert updates == [2.0, 1.0, 0.0]  # 2 a step while on: steps 1-2, then step 3 of 3-4, none after
     (line,) = aggressive_lines({"run_dir": str(tmp_path / "run"), "run": "run", "seed": 0})
     assert "ended at step 3, **by the compute cap --aggressive-until 3, not by the MI**" in line
+
+
+def test_the_phase_cost_is_said_once_with_the_time_to_its_earliest_end():
+    from textvae.training.procedures import aggressive_cost_note
+
+    note = aggressive_cost_note("agg", 3.0, 41.0, 20, 2321)
+    assert "41.0 encoder updates a step on average, 3.00 s a step" in note
+    assert "at least to step 2321 (its next check of the validation MI), about 1.9 h from now" in note  # 2301 x 3 s
+    assert "--aggressive-until STEP caps" in note
+    capped = aggressive_cost_note("agg", 3.0, 41.0, 20, 2321, cap=500)
+    assert "at least to step 500 (its cap), about 24 min from now" in capped and "--aggressive-until" not in capped
+
+
+def test_a_run_says_what_its_aggressive_phase_costs_once(tmp_path, tiny_corpus, capsys):
+    from textvae.training.procedures import AGGRESSIVE_PACE_STEPS
+
+    train_file, valid_file = tiny_corpus
+    train(tmp_path / "run", DataConfig(str(train_file), str(valid_file)), ModelConfig(**SMALL),
+          TrainConfig(objective="elbo", aggressive=True, aggressive_max_updates=1, aggressive_check_every=50,
+                      eval_every=50, batch_size=4, max_steps=AGGRESSIVE_PACE_STEPS + 2), progress=False)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "aggressive training:" in line]
+    assert len(notes) == 1
+    assert "1.0 encoder updates a step on average" in notes[0]
+    assert f"at least to step {AGGRESSIVE_PACE_STEPS + 2} (its next check of the validation MI)" in notes[0]

@@ -116,6 +116,12 @@ def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, d
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file)
 
 
+def duration_text(seconds: float) -> str:
+    """A duration as a person reads it in a notice: seconds, minutes or hours."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
+        f"{seconds:.0f} s"
+
+
 def say(message: str) -> None:
     """A log line that does not break a progress bar drawn on the terminal."""
     tqdm.write(message, file=sys.stderr)

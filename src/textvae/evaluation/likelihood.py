@@ -19,6 +19,7 @@ from textvae.errors import ConfigError
 from textvae.evaluation.latent import LOG_2PI
 from textvae.models.lm import LanguageModel
 from textvae.models.vae import SentenceVAE, gaussian_kl
+from textvae.progress import duration_text
 from textvae.progress import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -142,11 +143,6 @@ class IWClock:
             log.warning("importance-weighted NLL with %d samples on %d sentences: about %s at this speed; "
                         "--iw-samples %d takes about a fifth of it (a looser bound), --iw-samples 0 skips it",
                         self.iw_samples, self.sentences, duration_text(estimate), fewer)
-
-
-def duration_text(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else \
-        f"{seconds:.0f} s"
 
 
 @dataclass

@@ -40,7 +40,8 @@ from textvae.training.config import BEST_WEIGHTS, CHECKPOINT_FILE, CHECKPOINT_SE
 from textvae.training.optim import build_lr_schedule, build_optimizer, clip_gradient
 from textvae.training.tracking import TensorBoardLog
 from textvae.training.procedures import (
-    AggressivePhase, aggressive_encoder_updates, decoder_parameters, drop_words, encoder_parameters, reset_decoder,
+    AGGRESSIVE_PACE_STEPS, AggressivePhase, aggressive_cost_note, aggressive_encoder_updates, decoder_parameters,
+    drop_words, encoder_parameters, reset_decoder,
 )
 from textvae.training.rundir import (
     append_metrics, clear_divergence, keep_metrics_until, read_metrics, record_divergence,
@@ -91,6 +92,7 @@ class Trainer:
         self.total_steps = tc.total_steps(self.steps_per_epoch)
         self.objective: Objective = tc.build_objective(self.total_steps, self.steps_per_epoch)
         self.aggressive = AggressivePhase(tc.aggressive)  # until the validation MI stops rising
+        self.aggressive_pace = [0, 0.0, 0.0]  # this session's aggressive steps, their seconds and encoder updates
         self.seconds = 0.0  # steps, evaluations and saving over every session of the run: its cost, for reports
         self.warned_collapse = False  # the collapse diagnostic is said once a session
         self.step = 0
@@ -158,6 +160,8 @@ class Trainer:
                 started = time.perf_counter()
                 stats = self.train_step(self.next_batch())
                 self.seconds += time.perf_counter() - started
+                if "encoder_updates" in stats:
+                    self.time_aggressive_step(time.perf_counter() - started, stats["encoder_updates"])
                 started = time.perf_counter()
                 self.window["steps"] += 1
                 for key in ("loss", "distortion", "rate", "encoder_updates"):
@@ -208,6 +212,18 @@ class Trainer:
             stats = self.update(batch)
         self.step += 1
         return stats
+
+    def time_aggressive_step(self, seconds: float, updates: float) -> None:
+        """Once a session, after AGGRESSIVE_PACE_STEPS aggressive steps, say what the phase costs:
+        tens of encoder updates a step make it the run's longest part by far."""
+        pace = self.aggressive_pace
+        pace[0], pace[1], pace[2] = pace[0] + 1, pace[1] + seconds, pace[2] + updates
+        if pace[0] != AGGRESSIVE_PACE_STEPS:
+            return
+        tc = self.config.training
+        every = tc.aggressive_check_every or self.steps_per_epoch
+        self.say(aggressive_cost_note(self.run_dir.name, pace[1] / pace[0], pace[2] / pace[0], self.step,
+                                      min((self.step // every + 1) * every, self.total_steps), tc.aggressive_until))
 
     def update_encoder(self, batch: Batch) -> tuple[float, int]:
         """An encoder-only update; the loss summed over the batch's sentences and the words it predicted."""

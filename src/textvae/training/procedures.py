@@ -30,8 +30,10 @@ from torch import Tensor, nn
 
 from textvae.data.batching import Batch
 from textvae.models.vae import SentenceVAE
+from textvae.progress import duration_text
 
 CONVERGENCE_WINDOW = 15  # He et al.: the inner loop compares its mean loss every 15 updates
+AGGRESSIVE_PACE_STEPS = 20  # aggressive steps a session times before it says what the phase costs
 
 
 def drop_words(previous: Tensor, rate: float, unk_id: int, pad_id: int = 0, uniforms: Tensor | None = None) -> Tensor:
@@ -122,3 +124,16 @@ def reset_decoder(model: SentenceVAE, optimizer: torch.optim.Optimizer) -> None:
         getattr(model, name).load_state_dict(getattr(fresh, name).state_dict())
         for parameter in getattr(model, name).parameters():
             optimizer.state.pop(parameter, None)
+
+
+def aggressive_cost_note(run: str, seconds_per_step: float, updates_per_step: float, step: int, next_check: int,
+                         cap: int | None = None) -> str:
+    """The line a run says once a session about its aggressive phase: the pace so far, and how long
+    until the earliest step the phase can end at (its next check of the validation MI, or its cap)."""
+    until, why = (cap, "its cap") if cap is not None and cap <= next_check else (
+        next_check, "its next check of the validation MI")
+    more = duration_text(max(until - step, 0) * seconds_per_step)
+    hint = "" if why == "its cap" else "; --aggressive-until STEP caps the phase (every report then says so)"
+    return (f"{run}: aggressive training: {updates_per_step:.1f} encoder updates a step on average, "
+            f"{seconds_per_step:.2f} s a step here: the phase lasts at least to step {until} ({why}), about {more} "
+            f"from now{hint}")
