@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -107,6 +108,9 @@ def test_a_sweep_with_seeds_is_sharded_gathered_and_reused(corpus, tmp_path, mon
     assert (out / "results.csv").read_text().splitlines()[0].startswith("model,C,seed,")
     report = (out / "report.md").read_text()
     assert "each cell is the mean of 2 runs" in report and " +- " in report
+    # the time of every seed's run, the count of test sentences as counted, AU means as numbers
+    assert "Training time of the 4 runs in this table" in report
+    assert re.search(r"\(\d[\d,]* sentences\)", report) and not re.search(r"\d\.\d{5}", report)
 
 
 def test_compare_runs_each_variant_once_a_seed_and_shows_intervals(corpus, tmp_path, monkeypatch):

@@ -18,7 +18,7 @@ from typing import Any
 
 from textvae.evaluation import perplexity
 from textvae.experiments.results import cell, markdown_table, spread_cell, time_text
-from textvae.experiments.stats import seeds_text
+from textvae.experiments.stats import every_run, seeds_text
 from textvae.serialization import read_json
 from textvae.training import CONFIG_FILE, read_metrics
 
@@ -57,7 +57,6 @@ def compare_markdown(experiment: Any, rows: Sequence[dict[str, Any]], floor: dic
     body = [[row["variant"], *(spread_cell(row, k, 3 if k == "mu_norm_sq" else 2) for k in COLUMNS)] for row in rows]
     body.append([f"{lm_name(floor)} language model (no z)", "-", "-", "-", "-", cell(floor["nll"]),
                  cell(perplexity(floor["cross_entropy"])), "-", "-"])
-    runs = [run for row in rows for run in row.get("runs", [row["run"]])]
     aggressive = [row for row in rows if row["variant"] == "aggressive"]
     lines = [
         "# Remedies for posterior collapse, compared",
@@ -66,7 +65,7 @@ def compare_markdown(experiment: Any, rows: Sequence[dict[str, Any]], floor: dic
         f"trained on `{experiment.train}`, best-validation weights, every number on the test split `{experiment.test}` "
         f"(nats per sentence). NLL by importance sampling with K = {iw_samples}; BLEU-4 of greedy reconstructions from "
         "the posterior mean (all lengths); MI by He et al.'s estimator over the whole test split. "
-        + time_text(experiment.root / "runs", runs, wall_seconds),
+        + time_text(experiment.root / "runs", every_run(rows), wall_seconds),
         "",
         markdown_table(header, body),
         "",

@@ -17,7 +17,7 @@ import numpy as np
 from textvae.experiments.plots import PlotsUnavailable, plot_figure1
 from textvae.experiments.results import METRIC_COLUMNS, cell, markdown_table, spread_cell, time_text, write_results
 from textvae.experiments.settings import MODELS, Experiment, ExperimentKind, register_experiment
-from textvae.experiments.stats import differs, seed_means, seeds_text
+from textvae.experiments.stats import differs, every_run, seed_means, seeds_text
 from textvae.experiments.sweep import plan_runs, prepare, rows_of, run_all
 from textvae.serialization import write_text
 from textvae.training import read_metrics
@@ -156,7 +156,7 @@ def figure1_trends(rows: Sequence[dict[str, Any]], runs_dir: Any = None) -> list
     trends = []
     for model in dict.fromkeys(r["model"] for r in rows):
         mine = rows_of(rows, model)
-        au = " -> ".join(str(r["au"]) for r in mine)
+        au = " -> ".join(cell(r["au"], 1) for r in mine)
         trends += [
             rate_trend(model, mine, runs_dir),
             distortion_trend(model, mine),
@@ -177,8 +177,8 @@ def figure1_report(experiment: Experiment, rows: Sequence[dict[str, Any]], wall_
         "",
         f"Preset `{experiment.preset}` ({experiment.settings.about}); models {', '.join(experiment.models)}; "
         f"C in {', '.join(f'{c:g}' for c in experiment.kl_targets)}; {seeds_text(experiment.run_seeds)}. "
-        f"Measured on the test split `{experiment.test}` ({rows[0]['sentences']} sentences) with each run's "
-        f"best-validation weights. {time_text(experiment.root / 'runs', [r['run'] for r in rows], wall_seconds)}",
+        f"Measured on the test split `{experiment.test}` ({int(rows[0]['sentences']):,} sentences) with each run's "
+        f"best-validation weights. {time_text(experiment.root / 'runs', every_run(rows), wall_seconds)}",
         "",
         "![Figure 1](figure1.png)" if (experiment.root / "figure1.png").exists() else "(no figure1.png: "
         "install the plot extra, pip install 'textvae[plot]', and re-run to draw it)",

@@ -107,6 +107,11 @@ def seed_means(rows: Sequence[dict[str, Any]], cell_of: Callable[[dict[str, Any]
     return merged
 
 
+def every_run(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The run of every seed behind `rows` (rows of `seed_means`, or one row per run)."""
+    return [run for row in rows for run in row.get("runs", [row["run"]])]
+
+
 def seeds_text(seeds: Sequence[int], unit: str = "cell") -> str:
     """How a report's numbers relate to its seeds, for its first paragraph."""
     if len(seeds) == 1:
