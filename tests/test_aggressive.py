@@ -195,3 +195,20 @@ def test_a_run_says_what_its_aggressive_phase_costs_once(tmp_path, tiny_corpus, 
     assert len(notes) == 1
     assert "1.0 encoder updates a step on average" in notes[0]
     assert f"at least to step {AGGRESSIVE_PACE_STEPS + 2} (its next check of the validation MI)" in notes[0]
+
+
+def test_a_phase_whose_mi_never_leaves_the_estimators_noise_is_said_to_be_decided_by_noise():
+    """The noise band is the collapsed elbo runs' test MI, mean +- 2 sd over seeds (by hand: the
+    values -0.03, 0.01, -0.02 have mean -0.0133 and sd 0.0208, a band of 0.0550 around 0)."""
+    from textvae.experiments.compare_report import phase_noise_line
+    from textvae.experiments.stats import spread
+
+    elbo_mi = spread([-0.03, 0.01, -0.02])
+    phase = {"mi": [0.0013, 0.005, 0.011, 0.0168, 0.30], "aggressive": [True, True, True, True, False],
+             "mean_updates": 40.5}
+    line = phase_noise_line([phase, {**phase, "mi": [-0.04, 0.05, 0.0, 0.0, 0.0]}], elbo_mi)
+    assert line is not None and "within +-0.055 nats of 0" in line and "(largest 0.050)" in line
+    assert "about 40 encoder updates a step" in line  # the MI after the phase (0.30) does not count
+    risen = {**phase, "mi": [0.0013, 0.005, 0.011, 0.06, 0.30]}  # 0.06 > 0.0550: beyond the noise
+    assert phase_noise_line([phase, risen], elbo_mi) is None
+    assert phase_noise_line([phase], spread([-0.03])) is None  # one seed of elbo: no scatter to judge by
