@@ -95,7 +95,7 @@ def aggressive_section(rows: Sequence[dict[str, Any]], row: dict[str, Any], pict
     noise = phase_noise_line(trajectories, None if elbo is None else elbo.get("spread", {}).get("mi"))
     return ["## Aggressive training over its runs", "",
             *((f"![validation MI of the aggressive runs]({picture.name})", "") if picture else ()),
-            *aggressive_lines(row), "", *((noise, "") if noise else ())]
+            *aggressive_lines(row, trajectories), "", *((noise, "") if noise else ())]
 
 
 def aggressive_trajectory(run_dir: Path) -> dict[str, Any]:
@@ -115,13 +115,15 @@ def aggressive_trajectory(run_dir: Path) -> dict[str, Any]:
             "mean_updates": sum(updates) / len(updates) if updates else None}
 
 
-def aggressive_lines(row: dict[str, Any]) -> list[str]:
+def aggressive_lines(row: dict[str, Any], trajectories: Sequence[dict[str, Any]] | None = None) -> list[str]:
     """For each seed: the MI at each check of the phase, where and why it ended, the inner loop's
-    mean length, and whether a compute cap ended it (then said in bold)."""
-    runs_dir = Path(row["run_dir"]).parent
+    mean length, and whether a compute cap ended it (then said in bold). `trajectories`, one a seed
+    in the row's order, where the caller has read them already."""
+    runs = row.get("runs", [row["run"]])
+    if trajectories is None:
+        trajectories = [aggressive_trajectory(Path(row["run_dir"]).parent / run) for run in runs]
     lines = []
-    for seed, run in zip(row.get("seeds", [row.get("seed")]), row.get("runs", [row["run"]])):
-        t = aggressive_trajectory(runs_dir / run)
+    for seed, run, t in zip(row.get("seeds", [row.get("seed")]), runs, trajectories):
         during = ", ".join(f"{mi:.2f}" for mi, on in zip(t["mi"], t["aggressive"]) if on) or "none measured"
         end = ("was still on at the end of training" if t["ended_at"] is None else
                f"ended at step {t['ended_at']}, " + (
@@ -206,7 +208,8 @@ def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
                 f"{', '.join(v for v, c in verdicts.items() if c is None)}" if None in verdicts.values() else "")
              + "."]
     he = []
-    for name, paper in (("elbo", "the VAE collapses (KL 0.0)"), ("anneal", "the VAE with annealing collapses too (KL 0.0)")):
+    for name, paper in (("elbo", "the VAE collapses (KL 0.0)"),
+                        ("anneal", "the VAE with annealing collapses too (KL 0.0)")):
         if name in by:
             r = by[name]
             he.append(f"{paper}; here {name} ends at R = {spread_cell(r, 'rate')}, MI = {spread_cell(r, 'mi')}: "
