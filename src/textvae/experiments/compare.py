@@ -23,7 +23,7 @@ from textvae.data.corpus import load_corpus
 from textvae.errors import ConfigError
 from textvae.evaluation import evaluate_lm
 from textvae.experiments.compare_report import (
-    COLUMNS, aggressive_trajectory, compare_csv, compare_markdown, lm_name,
+    SEED_MEANS, aggressive_trajectory, compare_csv, compare_markdown, lm_name,
 )
 from textvae.experiments.plots import PlotsUnavailable, plot_aggressive, plot_compare
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
@@ -167,7 +167,7 @@ def run_compare(experiment: Experiment, variants: Sequence[Variant] | None = Non
         variant = variants[index // seeds]
         run.update(variant=variant.name, about=variant.about, run_dir=str(specs[index].run_dir),
                    bleu4=next(b["bleu4"] for b in run["reconstruction"] if b["bucket"] == "all"))
-    rows = seed_means(runs, lambda r: r["variant"], COLUMNS)
+    rows = seed_means(runs, lambda r: r["variant"], SEED_MEANS)
     for row in rows:
         row["samples"] = prior_samples(experiment, row)  # the first seed's model
     floor = language_model_floor(experiment)

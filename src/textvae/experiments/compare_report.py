@@ -18,12 +18,13 @@ from typing import Any
 
 from textvae.evaluation import perplexity
 from textvae.experiments.results import cell, markdown_table, spread_cell, time_text
-from textvae.experiments.stats import Spread, every_run, seeds_text
+from textvae.experiments.stats import Spread, differs, every_run, seeds_text
 from textvae.serialization import read_json
 from textvae.training import CONFIG_FILE, read_metrics
 
 COLLAPSED_BELOW = 1.0  # nats of rate: a run under this has (all but) collapsed
 COLUMNS = ("rate", "mi", "au", "distortion", "nll_iw", "ppl_iw", "bleu4", "mu_norm_sq")
+SEED_MEANS = (*COLUMNS, "elbo")  # averaged over seeds; the ELBO for whether the objective prefers collapse
 
 
 def lm_name(floor: dict[str, Any]) -> str:
@@ -154,43 +155,47 @@ def phase_noise_line(trajectories: Sequence[dict[str, Any]], noise: Spread | Non
             f"whether the phase{cost} went on, was decided by the estimator's noise, not by information entering z.")
 
 
-def negative_elbo(row: dict[str, Any]) -> tuple[float, float | None]:
-    """A row's test -ELBO, D + R, as the mean over its seeds, and a bound on the half-width of its
-    95% interval: the sum of D's and R's (the standard deviation of a sum is at most the sum of
-    theirs); None with one seed."""
-    spreads = [row.get("spread", {}).get(k) for k in ("distortion", "rate")]
-    widths = [s.half_width if s is not None else None for s in spreads]
-    return row["distortion"] + row["rate"], None if None in widths else sum(widths)
+def negative_elbo(row: dict[str, Any]) -> Spread:
+    """A row's test -ELBO (D + R) over its seeds, from each run's own ELBO: between seeds D and R
+    trade against each other (more rate, less distortion), so their sum varies far less than the two
+    apart would suggest."""
+    measured = row.get("spread", {}).get("elbo")
+    if measured is None:
+        return Spread(row["distortion"] + row["rate"], None, 1, None)
+    return Spread(-measured.mean, measured.sd, measured.n, measured.half_width)
+
+
+SPREAD_SAID = {True: ", beyond the seeds' spread", None: " (one seed: no spread to judge by)"}
 
 
 def elbo_preference(rows: Sequence[dict[str, Any]], verdicts: dict[str, bool | None]) -> str | None:
     """Whether the objective itself prefers collapse on this data: the lowest -ELBO among the
-    collapsed rows against the lowest among the rows that keep a rate. Where a collapsed row's is
-    lower beyond the seeds' spread, a procedure that optimises the ELBO better (aggressive training)
-    has no reason to keep a rate; where it is higher, the collapsed rows sit in the worse optimum
-    that He et al. blame on a lagging encoder."""
+    collapsed rows against the lowest among the rows that keep a rate (Welch's t-test on the runs'
+    -ELBOs). Where a collapsed row's is lower beyond the seeds' spread, a procedure that optimises
+    the ELBO better (aggressive training) has no reason to keep a rate; where it is higher, the
+    collapsed rows sit in the worse optimum that He et al. blame on a lagging encoder."""
     collapsed = [r for r in rows if verdicts[r["variant"]]]
     keeping = [r for r in rows if verdicts[r["variant"]] is False]
     if not collapsed or not keeping:
         return None
-    best_collapsed = min(collapsed, key=lambda r: negative_elbo(r)[0])
-    best_keeping = min(keeping, key=lambda r: negative_elbo(r)[0])
-    (low, low_width), (high, high_width) = negative_elbo(best_collapsed), negative_elbo(best_keeping)
-    gap = high - low
-    beyond = None if low_width is None or high_width is None else abs(gap) > low_width + high_width
+    best_collapsed = min(collapsed, key=lambda r: negative_elbo(r).mean)
+    best_keeping = min(keeping, key=lambda r: negative_elbo(r).mean)
+    low, high = negative_elbo(best_collapsed), negative_elbo(best_keeping)
+    gap = high.mean - low.mean
+    beyond = differs(low, high)
     text = (f"- **Does the ELBO itself prefer collapse here?** The lowest test -ELBO (D + R) of a collapsed run is "
-            f"{low:.2f} ({best_collapsed['variant']}), of a run that keeps a rate {high:.2f} "
+            f"{low.text()} ({best_collapsed['variant']}), of a run that keeps a rate {high.text()} "
             f"({best_keeping['variant']}): ")
     if beyond is False:
         return text + "the two lie within the seeds' spread, so the data do not say which optimum the ELBO prefers."
     if gap > 0:
-        return text + (f"{gap:.2f} nats in favour of collapse{'' if beyond else ' (one seed: no spread to judge by)'}. "
+        return text + (f"{gap:.2f} nats in favour of collapse{SPREAD_SAID[beyond]}. "
                        "On this data and model the information in z costs the ELBO more than it saves, so a procedure "
                        "that optimises the ELBO better, as aggressive training does, is not expected to keep a rate; "
                        "only an objective that asks for one (free bits, beta-C) does. In He et al.'s whole Yelp "
                        "reviews z pays for itself: their aggressive VAE's NLL (357.0) is below their language "
                        "model's (357.3).")
-    return text + (f"{-gap:.2f} nats in favour of the rate{'' if beyond else ' (one seed: no spread to judge by)'}: "
+    return text + (f"{-gap:.2f} nats in favour of the rate{SPREAD_SAID[beyond]}: "
                    "the collapsed runs stopped in the worse optimum, the one He et al. trace to an encoder that lags "
                    "behind the decoder.")
 
