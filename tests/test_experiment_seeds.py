@@ -173,6 +173,8 @@ def test_compare_runs_each_variant_once_a_seed_and_shows_intervals(corpus, tmp_p
         "seed", "0", "1", "0", "1"]
     table = (out / "compare.md").read_text()
     assert "each row is the mean of 2 runs" in table and " +- " in table
+    assert "- **Collapse.** The whole 95% interval of R under 1 nat" in table
+    assert elbo["spread"]["elbo"]["n"] == 2  # each run's -ELBO, for whether the ELBO prefers collapse
     assert "Training time of the 4 runs in this table" in table and "finished runs are reused" in table
     monkeypatch.setattr(sweep, "train", lambda *a, **k: pytest.fail("a finished run was trained again"))
     exp = experiment(out, corpus, name="compare", iw_samples=2)

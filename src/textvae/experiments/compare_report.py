@@ -205,8 +205,8 @@ def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
     by = {row["variant"]: row for row in rows}
     verdicts = {row["variant"]: collapse_verdict(row) for row in rows}
     several = any(len(row.get("seeds", [])) > 1 for row in rows)
-    judged = "the whole 95% interval of R" if several else "R"
-    lines = [f"- **Collapse.** {judged.capitalize()} under {COLLAPSED_BELOW:g} nat: "
+    judged = "The whole 95% interval of R" if several else "R"
+    lines = [f"- **Collapse.** {judged} under {COLLAPSED_BELOW:g} nat: "
              f"{', '.join(v for v, c in verdicts.items() if c) or 'none'}; above it (a rate the code keeps): "
              f"{', '.join(v for v, c in verdicts.items() if c is False) or 'none'}"
              + (f"; undecided (the interval spans {COLLAPSED_BELOW:g} nat): "
@@ -226,7 +226,7 @@ def reading(rows: Sequence[dict[str, Any]], floor: dict[str, Any]) -> list[str]:
                   + {True: ": it collapses here (see 'Aggressive training over its runs')",
                      False: ": it keeps a rate here too", None: ": undecided between seeds"}[verdicts["aggressive"]])
     if he:
-        lines.append("- **Against He et al. 2019, Table 1 (Yelp).** " + "; ".join(he) + ".")
+        lines.append("- **Against He et al. 2019, Table 1 (Yelp).** In their table " + "; ".join(he) + ".")
     preference = elbo_preference(rows, verdicts)
     if preference:
         lines.append(preference)
