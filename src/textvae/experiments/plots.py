@@ -113,6 +113,17 @@ def half_width(row: dict[str, Any], key: str) -> float:
     return 0.0 if measured is None or measured.half_width is None else measured.half_width
 
 
+def pad_limits(ax: Any, axis: str, values: Sequence[float], fraction: float = 0.1, low: float | None = None) -> None:
+    """Limits of `axis` ("x" or "y") that hold every value with `fraction` of the span to spare, measured
+    in the axis's own scale (symmetric log here), so that points and their labels at the extremes are
+    not cut off by the frame; `low` fixes the lower limit."""
+    transform = (ax.xaxis if axis == "x" else ax.yaxis).get_transform()
+    start, end = transform.transform([min(values), max(values)])
+    spare = fraction * ((end - start) or 1.0)
+    lower, upper = transform.inverted().transform([start - spare, end + spare])
+    (ax.set_xlim if axis == "x" else ax.set_ylim)(lower if low is None else low, upper)
+
+
 def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any], path: Path) -> Path:
     """Against the rate, one labelled point per variant (the mean over seeds, with the 95% intervals
     of both coordinates where there are several): the test NLL above the language model's (the
@@ -121,6 +132,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
 
     plt = pyplot()
     fig, (nll_ax, mi_ax) = plt.subplots(1, 2, figsize=(13, 5.5), constrained_layout=True)
+    spans: dict[Any, list[float]] = {nll_ax: [0.0], mi_ax: [0.0]}
     for i, row in enumerate(rows):
         colour = "tab:blue" if row["C"] is None else "tab:orange"
         offset = (5, 10 * (i % 4) - 12)  # staggered, so that runs at the same rate stay legible
@@ -131,6 +143,7 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
                 continue
             ax.errorbar(row["rate"], value, xerr=half_width(row, "rate"), yerr=half_width(row, key), fmt="o",
                         color=colour, capsize=3)
+            spans[ax] += [value - half_width(row, key), value + half_width(row, key)]
             ax.annotate(row["variant"], (row["rate"], value), textcoords="offset points", xytext=offset, fontsize=8)
     nll_ax.axhline(0.0, color="grey", linestyle="--",
                    label=f"{language_model.get('label', 'LSTM')} language model ({language_model['nll']:.2f})")
@@ -143,9 +156,11 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
         mi_ax.axhline(math.log(sentences), color="grey", linestyle=":", label="log N: the estimate's ceiling")
     mi_ax.set_yscale("symlog", linthresh=1.0)
     mi_ax.set_ylabel("I(x; z) on the test split (nats, symmetric log)")
+    rates = [r["rate"] + sign * half_width(r, "rate") for r in rows for sign in (-1, 1)]
     for ax in (nll_ax, mi_ax):
         ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_xlim(left=-0.1)
+        pad_limits(ax, "x", rates, low=-0.1)
+        pad_limits(ax, "y", spans[ax] + ([math.log(sentences)] if ax is mi_ax and sentences else []))
         ax.set_xlabel("R: rate (nats, symmetric log)")
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left")
