@@ -212,3 +212,29 @@ def test_a_phase_whose_mi_never_leaves_the_estimators_noise_is_said_to_be_decide
     risen = {**phase, "mi": [0.0013, 0.005, 0.011, 0.06, 0.30]}  # 0.06 > 0.0550: beyond the noise
     assert phase_noise_line([phase, risen], elbo_mi) is None
     assert phase_noise_line([phase], spread([-0.03])) is None  # one seed of elbo: no scatter to judge by
+
+
+def test_the_report_tells_the_phases_checks_from_its_other_evaluations(tmp_path):
+    """Yelp seed 0's trajectory (cpu-small: 2,321 steps an epoch, an evaluation every 1,000 steps and
+    at each epoch's end): the checks are the evaluations at epoch ends (epoch 1.0 and 2.0) while the
+    phase is on; a run saved before aggressive_check_every checked at every evaluation."""
+    from textvae.experiments.compare_report import aggressive_lines, aggressive_trajectory
+
+    run = tmp_path / "lstm-lstm-aggressive"
+    run.mkdir()
+    training = {"aggressive": True, "aggressive_check_every": None, "aggressive_until": None,
+                "aggressive_max_updates": 100, "eval_every": 1000}
+    (run / "config.json").write_text(json.dumps({"training": training}))
+    evaluations = [(1000, 0.4308, -0.0030), (2000, 0.8617, 0.0090), (2321, 1.0, 0.0013), (3000, 1.2925, 0.0049),
+                   (4642, 2.0, 0.0168), (6000, 2.5851, 0.0108)]
+    (run / "metrics.jsonl").write_text("".join(
+        json.dumps({"split": "valid", "step": step, "epoch": epoch, "mi": mi, "aggressive": True}) + "\n"
+        for step, epoch, mi in evaluations))
+    trajectory = aggressive_trajectory(run)
+    assert trajectory["checks"] == [False, False, True, False, True, False]
+    (line,) = aggressive_lines({"run_dir": str(run), "run": run.name, "seed": 0}, [trajectory])
+    assert "checks 0.001 (step 2321), 0.017 (step 4642), at its evaluations between -0.003 and 0.017" in line
+    assert "the phase was still on at the end of training" in line
+    del training["aggressive_check_every"]
+    (run / "config.json").write_text(json.dumps({"training": training}))
+    assert aggressive_trajectory(run)["checks"] == [True, True, False, True, False, True]  # each 1,000 steps

@@ -23,7 +23,7 @@ from textvae.data.corpus import load_corpus
 from textvae.errors import ConfigError
 from textvae.evaluation import evaluate_lm
 from textvae.experiments.compare_report import (
-    SEED_MEANS, aggressive_trajectory, compare_csv, compare_markdown, lm_name,
+    SEED_MEANS, aggressive_trajectory, compare_csv, compare_markdown, lm_name, mi_noise, noise_band,
 )
 from textvae.experiments.plots import PlotsUnavailable, plot_aggressive, plot_compare
 from textvae.experiments.settings import Experiment, ExperimentKind, ExperimentOptions, register_experiment
@@ -194,7 +194,8 @@ def draw_figures(experiment: Experiment, rows: Sequence[dict[str, Any]], runs: S
     try:
         figures["compare"] = plot_compare(rows, {**floor, "label": lm_name(floor)}, experiment.root / "compare.png")
         if aggressive:
-            figures["aggressive"] = plot_aggressive(aggressive, experiment.root / "aggressive.png")
+            figures["aggressive"] = plot_aggressive(aggressive, experiment.root / "aggressive.png",
+                                                    noise_band(mi_noise(rows)))
     except PlotsUnavailable as err:
         log.warning("%s; compare.png and aggressive.png not written", err)
     return figures

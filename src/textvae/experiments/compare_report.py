@@ -92,8 +92,7 @@ def aggressive_section(rows: Sequence[dict[str, Any]], row: dict[str, Any], pict
     checks could tell a rising MI from the estimator's noise."""
     runs_dir = Path(row["run_dir"]).parent
     trajectories = [aggressive_trajectory(runs_dir / run) for run in row.get("runs", [row["run"]])]
-    elbo = next((r for r in rows if r["variant"] == "elbo" and collapse_verdict(r)), None)
-    noise = phase_noise_line(trajectories, None if elbo is None else elbo.get("spread", {}).get("mi"))
+    noise = phase_noise_line(trajectories, mi_noise(rows))
     return ["## Aggressive training over its runs", "",
             *((f"![validation MI of the aggressive runs]({picture.name})", "") if picture else ()),
             *aggressive_lines(row, trajectories), "", *((noise, "") if noise else ())]
@@ -101,19 +100,36 @@ def aggressive_section(rows: Sequence[dict[str, Any]], row: dict[str, Any], pict
 
 def aggressive_trajectory(run_dir: Path) -> dict[str, Any]:
     """An aggressive run's validation MI at each evaluation, whether the steps before it were
-    aggressive, where and how the phase ended (its metrics say), and the mean number of encoder
-    updates a step while it lasted."""
+    aggressive, which evaluations were the phase's checks (each epoch's end, or each
+    aggressive_check_every steps; every evaluation for runs saved before that setting), where and how
+    the phase ended (its metrics say), and the mean number of encoder updates a step while it lasted."""
     training = read_json(run_dir / CONFIG_FILE)["training"]
+    every = training.get("aggressive_check_every", training.get("eval_every"))
     records = read_metrics(run_dir)
     valid = [r for r in records if r["split"] == "valid"]
     ended = next((r for r in valid if r.get("aggressive_ended_at") is not None), None)
     updates = [r["encoder_updates"] for r in records if r["split"] == "train" and r.get("encoder_updates")]
     return {"steps": [r["step"] for r in valid], "mi": [r["mi"] for r in valid],
             "aggressive": [bool(r.get("aggressive")) for r in valid],
+            "checks": [bool(r.get("aggressive")) and (r["step"] % every == 0 if every
+                                                      else float(r.get("epoch", 0.5)).is_integer()) for r in valid],
             "ended_at": None if ended is None else ended["aggressive_ended_at"],
             "ended_by": None if ended is None else ended["aggressive_ended_by"],
             "cap": training.get("aggressive_until"), "max_updates": training.get("aggressive_max_updates"),
             "mean_updates": sum(updates) / len(updates) if updates else None}
+
+
+def mi_noise(rows: Sequence[dict[str, Any]]) -> Spread | None:
+    """The MI estimator's scatter on runs known to carry no information: the test MI of the collapsed
+    elbo row over its seeds (None without one)."""
+    elbo = next((r for r in rows if r["variant"] == "elbo" and collapse_verdict(r)), None)
+    return None if elbo is None else elbo.get("spread", {}).get("mi")
+
+
+def noise_band(noise: Spread | None) -> float | None:
+    """|mean| + 2 sd of `noise`: about 95% of single MI estimates on collapsed runs lie within it of 0
+    (None with one seed)."""
+    return None if noise is None or noise.sd is None else abs(noise.mean) + 2 * noise.sd
 
 
 def aggressive_lines(row: dict[str, Any], trajectories: Sequence[dict[str, Any]] | None = None) -> list[str]:
@@ -125,14 +141,18 @@ def aggressive_lines(row: dict[str, Any], trajectories: Sequence[dict[str, Any]]
         trajectories = [aggressive_trajectory(Path(row["run_dir"]).parent / run) for run in runs]
     lines = []
     for seed, run, t in zip(row.get("seeds", [row.get("seed")]), runs, trajectories):
-        during = ", ".join(f"{mi:.2f}" for mi, on in zip(t["mi"], t["aggressive"]) if on) or "none measured"
+        checks = t.get("checks", t["aggressive"])
+        checked = ", ".join(f"{mi:.3f} (step {step})" for step, mi, c in zip(t["steps"], t["mi"], checks) if c)
+        during = [mi for mi, on in zip(t["mi"], t["aggressive"]) if on]
+        measured = (f"validation MI at the phase's checks {checked or 'none'}, at its evaluations between "
+                    f"{min(during):.3f} and {max(during):.3f}" if during else "no validation MI measured in the phase")
         end = ("was still on at the end of training" if t["ended_at"] is None else
                f"ended at step {t['ended_at']}, " + (
                    f"**by the compute cap --aggressive-until {t['cap']}, not by the MI**" if t["ended_by"] == "cap"
                    else "when the validation MI fell"))
         updates = "-" if t["mean_updates"] is None else f"{t['mean_updates']:.1f}"
-        lines.append(f"- seed {seed} (`{run}`): validation MI at each evaluation of the phase {during}; the phase "
-                     f"{end}; {updates} encoder updates a step on average (at most {t['max_updates']}).")
+        lines.append(f"- seed {seed} (`{run}`): {measured}; the phase {end}; {updates} encoder updates a step on "
+                     f"average (at most {t['max_updates']}).")
     return lines
 
 
@@ -141,10 +161,10 @@ def phase_noise_line(trajectories: Sequence[dict[str, Any]], noise: Spread | Non
     on runs known to have collapsed (`noise`: the elbo variant's test MI over its seeds; mean +- 2 sd
     holds about 95% of single estimates). Then each check's 'did the MI rise?' compared noise with
     noise, and the phase's length (its cost) was chance."""
-    if noise is None or noise.sd is None:
+    band = noise_band(noise)
+    if band is None:
         return None
     during = [mi for t in trajectories for mi, on in zip(t["mi"], t["aggressive"]) if on]
-    band = abs(noise.mean) + 2 * noise.sd
     if not during or max(abs(mi) for mi in during) > band:
         return None
     updates = [t["mean_updates"] for t in trajectories if t.get("mean_updates")]

@@ -171,20 +171,29 @@ def plot_compare(rows: Sequence[dict[str, Any]], language_model: dict[str, Any],
     return path
 
 
-def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path) -> Path:
+def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path, noise_band: float | None = None) -> Path:
     """The validation MI of aggressive runs at each evaluation, a line per run (filled markers while
-    the phase was on, a dotted line where it ended)."""
+    the phase was on, diamonds at its checks, a dotted line where it ended), over the band of 0 +-
+    `noise_band` that the MI estimator scatters in on collapsed runs, where it is known."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8.5, 4), constrained_layout=True)
+    if noise_band is not None:
+        ax.axhspan(-noise_band, noise_band, color="grey", alpha=0.15,
+                   label=f"MI estimator's noise on collapsed runs (+-{noise_band:.3f})")
     for index, (label, t) in enumerate(trajectories.items()):
         colour = f"C{index}"
         ax.plot(t["steps"], t["mi"], color=colour, label=label)
-        on = [(s, m) for s, m, a in zip(t["steps"], t["mi"], t["aggressive"]) if a]
-        off = [(s, m) for s, m, a in zip(t["steps"], t["mi"], t["aggressive"]) if not a]
+        points = list(zip(t["steps"], t["mi"], t["aggressive"], t.get("checks", t["aggressive"])))
+        on = [(s, m) for s, m, a, _ in points if a]
+        off = [(s, m) for s, m, a, _ in points if not a]
+        checked = [(s, m) for s, m, _, c in points if c]
         if on:
             ax.scatter(*zip(*on), color=colour, zorder=3)
         if off:
             ax.scatter(*zip(*off), facecolors="none", edgecolors=colour, zorder=3)
+        if checked:
+            ax.scatter(*zip(*checked), marker="D", s=60, color=colour, edgecolors="black", zorder=4,
+                       label="the phase's checks" if index == 0 else None)
         if t.get("ended_at") is not None:
             ax.axvline(t["ended_at"], color=colour, linestyle=":")
     ax.axhline(0.0, color="grey", linewidth=0.8)
@@ -192,6 +201,6 @@ def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path) -> Path
     ax.set_ylabel("validation I(x; z) (nats)")
     ax.set_title("Aggressive training: filled while the phase is on, dotted where it ended", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(plt, fig, path)
     return path
