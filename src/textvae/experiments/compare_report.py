@@ -141,8 +141,7 @@ def aggressive_lines(row: dict[str, Any], trajectories: Sequence[dict[str, Any]]
         trajectories = [aggressive_trajectory(Path(row["run_dir"]).parent / run) for run in runs]
     lines = []
     for seed, run, t in zip(row.get("seeds", [row.get("seed")]), runs, trajectories):
-        checks = t.get("checks", t["aggressive"])
-        checked = ", ".join(f"{mi:.3f} (step {step})" for step, mi, c in zip(t["steps"], t["mi"], checks) if c)
+        checked = ", ".join(f"{mi:.3f} (step {step})" for step, mi, c in zip(t["steps"], t["mi"], t["checks"]) if c)
         during = [mi for mi, on in zip(t["mi"], t["aggressive"]) if on]
         measured = (f"validation MI at the phase's checks {checked or 'none'}, at its evaluations between "
                     f"{min(during):.3f} and {max(during):.3f}" if during else "no validation MI measured in the phase")

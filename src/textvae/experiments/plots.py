@@ -183,7 +183,7 @@ def plot_aggressive(trajectories: dict[str, dict[str, Any]], path: Path, noise_b
     for index, (label, t) in enumerate(trajectories.items()):
         colour = f"C{index}"
         ax.plot(t["steps"], t["mi"], color=colour, label=label)
-        points = list(zip(t["steps"], t["mi"], t["aggressive"], t.get("checks", t["aggressive"])))
+        points = list(zip(t["steps"], t["mi"], t["aggressive"], t["checks"]))
         on = [(s, m) for s, m, a, _ in points if a]
         off = [(s, m) for s, m, a, _ in points if not a]
         checked = [(s, m) for s, m, _, c in points if c]
