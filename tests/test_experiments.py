@@ -140,6 +140,7 @@ def as_saved_by_0_1_0(config: dict) -> dict:
                       "anneal_shape": "linear", "cycles": 4, "cycle_ratio": 0.5, "free_bits": None, "fb_mode": "dim"}
     training = {**flat_objective, **training.pop("objective_options"), **training}
     kinds = {**model.pop("encoder_options"), **model.pop("decoder_options")}
+    kinds.pop("decoder_dropout", None)  # an option of later versions
     model = {**model, "conv_channels": 64, "kernel_width": 20, "conv_blocks": 2, "dropout": 0.1, **kinds}
     return {**config, "textvae_version": "0.1.0", "model": model, "training": training}
 

@@ -120,6 +120,46 @@ def test_cnn_dropout_only_in_training():
     assert not torch.equal(model.distortion(tokens, lengths, z), model.distortion(tokens, lengths, z))
 
 
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_recurrent_decoder_dropout_drops_words_and_outputs_but_never_z(kind):
+    torch.manual_seed(0)
+    decoder = make_model(f"lstm-{kind}").decoder
+    embedded = torch.randn(64, 9, TINY["embedding_dim"], requires_grad=True)
+    z = torch.randn(64, TINY["latent_dim"], requires_grad=True)
+    decoder.train()
+    torch.manual_seed(1)
+    before = torch.get_rng_state()
+    features, _ = decoder(embedded, z)
+    assert torch.equal(torch.get_rng_state(), before)  # dropout 0 (the default) draws nothing: runs stay as they were
+    assert (features == 0).float().mean() == 0
+
+    decoder.dropout = 0.3
+    features, _ = decoder(embedded, z)
+    dropped_outputs = (features == 0).float().mean().item()
+    features.sum().backward()
+    dropped_words = (embedded.grad == 0).float().mean().item()
+    assert dropped_outputs == pytest.approx(0.3, abs=0.03) and dropped_words == pytest.approx(0.3, abs=0.03)
+    z.grad = None
+    decoder(embedded[:, :1], z)[0].sum().backward()  # one step: z dropped at that step would have no gradient
+    assert (z.grad != 0).all()
+
+    decoder.eval()
+    assert torch.equal(decoder(embedded, z)[0], decoder(embedded, z)[0])
+
+
+def test_decoder_dropout_is_an_option_of_the_recurrent_decoders_only():
+    config = ModelConfig.from_flat({"model": "lstm-lstm", "decoder_dropout": 0.5})
+    assert config.decoder_options.decoder_dropout == 0.5
+    assert SentenceVAE(ModelConfig(model="gru-gru", decoder_dropout=0.5, **TINY), eos_id=EOS).decoder.dropout == 0.5
+    with pytest.raises(ConfigError, match="--decoder-dropout.*does not apply to model lstm-cnn"):
+        ModelConfig.from_flat({"model": "lstm-cnn", "decoder_dropout": 0.5})
+    with pytest.raises(ConfigError, match="decoder_dropout"):
+        ModelConfig(model="lstm-lstm", decoder_dropout=1.0)
+    saved = ModelConfig(model="lstm-lstm").to_dict()
+    del saved["decoder_options"]["decoder_dropout"]  # a run saved before the option existed
+    assert ModelConfig.from_dict(saved).decoder_options.decoder_dropout == 0.0
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_save_and_load_give_identical_outputs(name, tmp_path):
     model = make_model(name, seed=0)

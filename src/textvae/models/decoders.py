@@ -46,15 +46,20 @@ def with_code(embedded: Tensor, z: Tensor | None) -> Tensor:
 
 class RNNDecoder(nn.Module):
     """LSTM or GRU decoder over [embedding; z] (`input_dim` is their total size); the state is the
-    recurrent state."""
+    recurrent state. `dropout` (in training only) applies to the word embeddings it reads, not to z,
+    and to its outputs, as in He et al. 2019."""
 
-    def __init__(self, kind: str, input_dim: int, hidden_dim: int, init: str = "tf"):
+    def __init__(self, kind: str, input_dim: int, hidden_dim: int, init: str = "tf", dropout: float = 0.0):
         super().__init__()
         self.rnn = recurrent_layer(kind, input_dim, hidden_dim, init)
+        self.dropout = dropout
         self.output_dim = hidden_dim
 
     def forward(self, embedded: Tensor, z: Tensor | None, state: Any = None) -> tuple[Tensor, Any]:
-        return self.rnn(with_code(embedded, z), state)
+        if not (self.training and self.dropout):  # no draw at all without dropout: runs stay reproducible
+            return self.rnn(with_code(embedded, z), state)
+        features, state = self.rnn(with_code(F.dropout(embedded, self.dropout), z), state)
+        return F.dropout(features, self.dropout), state
 
     @staticmethod
     def reorder_state(state: Any, index: Tensor) -> Any:
@@ -142,9 +147,19 @@ class ConvOptions(ComponentOptions):
     dropout: float = option(0.1, "Dropout after each convolution (in training only).", min=0, max=1, max_open=True)
 
 
+@dataclass
+class RNNDecoderOptions(RNNOptions):
+    """The options of the recurrent decoders."""
+
+    decoder_dropout: float = option(0.0, "Dropout on the decoder's input word embeddings and on its outputs (in "
+                                         "training only; He et al. 2019 use 0.5 with 1024-unit LSTMs).",
+                                    min=0, max=1, max_open=True)
+
+
 def _recurrent(kind: str):  # noqa: ANN202 - a builder
-    def build(dims: Dims, options: RNNOptions) -> RNNDecoder:
-        return RNNDecoder(kind, dims.embedding_dim + dims.latent_dim, dims.hidden_dim, options.rnn_init)
+    def build(dims: Dims, options: RNNDecoderOptions) -> RNNDecoder:
+        return RNNDecoder(kind, dims.embedding_dim + dims.latent_dim, dims.hidden_dim, options.rnn_init,
+                          options.decoder_dropout)
 
     return build
 
@@ -154,6 +169,6 @@ def _convolutional(dims: Dims, options: ConvOptions) -> ConvDecoder:
                        options.kernel_width, options.conv_blocks, options.dropout)
 
 
-register_decoder("lstm", _recurrent("lstm"), RNNOptions, "LSTM")
-register_decoder("gru", _recurrent("gru"), RNNOptions, "GRU")
+register_decoder("lstm", _recurrent("lstm"), RNNDecoderOptions, "LSTM")
+register_decoder("gru", _recurrent("gru"), RNNDecoderOptions, "GRU")
 register_decoder("cnn", _convolutional, ConvOptions, "the paper's gated causal CNN ('LSTM-CNN', 'LSTM-CONV')")

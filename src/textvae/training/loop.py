@@ -276,7 +276,7 @@ class Trainer:
 
     @contextmanager
     def rank_random_stream(self) -> Iterator[None]:
-        """Across processes, what a forward pass draws (the CNN decoder's dropout) comes from a stream
+        """Across processes, what a forward pass draws (a decoder's dropout) comes from a stream
         of this rank and step, so that the stream every rank shares stays in lockstep."""
         if not self.group.distributed:
             yield
