@@ -211,7 +211,7 @@ def test_a_killed_sweep_finishes_only_the_missing_runs(corpus, tmp_path, caplog)
                "--models", "lstm-lstm", "--C", "3,8", "--max-steps", "200", "--device", "cpu", "--no-progress"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=os.environ | {"PYTHONPATH": str(Path(sweep.__file__).parents[2])})
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a guard against a hang, with room for a loaded 2-core machine
     while not ((first / "evaluation.json").exists() and (second / "checkpoint.safetensors").exists()):
         assert process.poll() is None, "the sweep ended before it could be killed"
         assert time.monotonic() < deadline
@@ -304,7 +304,7 @@ def test_parallel_jobs_die_with_a_killed_sweep(corpus, tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env=os.environ | {"PYTHONPATH": str(Path(sweep.__file__).parents[2])})
     runs = [experiment.root / "runs" / name / "config.json" for name in ("lstm-lstm-C3", "lstm-lstm-C8")]
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a guard against a hang, with room for a loaded 2-core machine
     while not all(r.exists() for r in runs):  # both jobs are training
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
